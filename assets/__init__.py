@@ -1,0 +1,1 @@
+"""duban's Dagster layer: thin assets over the functions in ``pipelines``."""

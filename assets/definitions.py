@@ -1,0 +1,38 @@
+"""The one composition point of duban's Dagster code location."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.ingest import raw_reports, tidy_records
+from assets.partitions import period_partitions
+from assets.resources import RawDirectory, configured_paths, warehouse_resource
+from assets.warehouse import star_schema, v_progress
+
+BUILD_JOB = "build_warehouse"
+
+build_job = dg.define_asset_job(
+    BUILD_JOB,
+    selection=dg.AssetSelection.all(),
+    partitions_def=period_partitions,
+    description="Read, reshape, validate and load every report of one period, then refresh v_progress.",
+)
+
+
+def make_definitions(raw_dir: str | os.PathLike | None = None, warehouse: str | os.PathLike | None = None) -> dg.Definitions:
+    """duban's definitions for a raw directory and warehouse file (defaults: DUBAN_RAW, DUBAN_WAREHOUSE)."""
+    default_raw, default_warehouse = configured_paths()
+    return dg.Definitions(
+        assets=[raw_reports, tidy_records, star_schema, v_progress],
+        jobs=[build_job],
+        resources={
+            "raw_directory": RawDirectory(path=str(raw_dir or default_raw)),
+            "duckdb": warehouse_resource(warehouse or default_warehouse),
+        },
+        executor=dg.in_process_executor,
+    )
+
+
+defs = make_definitions()

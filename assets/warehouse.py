@@ -1,0 +1,128 @@
+"""Assets that load tidy records into the DuckDB star schema and publish the analyst view."""
+
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from assets.ingest import FailedReport
+from assets.partitions import period_partitions
+from pipelines import checks
+from pipelines.load import ensure_schema, load_report, record_failed_report
+from pipelines.process import ProcessedReport
+from pipelines.stage import stage
+
+WAREHOUSE_POOL = "duban_warehouse"
+STAR_TABLES = [
+    "dim_period",
+    "dim_report",
+    "dim_leader",
+    "dim_department",
+    "dim_target",
+    "bridge_target_department",
+    "fact_target_progress",
+    "quarantine",
+]
+FACT = dg.AssetKey("fact_target_progress")
+
+_specs = [
+    dg.AssetSpec(
+        name,
+        deps=["tidy_records"] if name != "fact_target_progress" else ["tidy_records", *STAR_TABLES[:6]],
+        group_name="warehouse",
+        kinds={"duckdb"},
+        partitions_def=period_partitions,
+    )
+    for name in STAR_TABLES
+]
+_checks = [
+    dg.AssetCheckSpec("records_reconcile", asset=FACT, description="Per report: records read = facts + quarantined."),
+    dg.AssetCheckSpec("unique_keys", asset=FACT, description="Every table's key is unique."),
+    dg.AssetCheckSpec("foreign_keys", asset=FACT, description="Every reference has its dimension row."),
+    dg.AssetCheckSpec("all_reports_loaded", asset="dim_report", description="No report of the period failed."),
+]
+
+
+@dg.multi_asset(specs=_specs, check_specs=_checks, partitions_def=period_partitions, pool=WAREHOUSE_POOL)
+def star_schema(context: dg.AssetExecutionContext, tidy_records: list, duckdb: DuckDBResource):
+    """Load each report of the period into the star schema, one transaction per report."""
+    period_key = context.partition_key
+    outcomes: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    with duckdb.get_connection() as con:
+        ensure_schema(con)
+        for item in tidy_records:
+            if isinstance(item, FailedReport):
+                record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error)
+                failures[item.source_file] = item.error
+                continue
+            assert isinstance(item, ProcessedReport)
+            outcome = load_report(con, stage(item))
+            outcomes[item.report.source_file] = outcome.status
+            context.log.info(f"{item.report.source_file}: {outcome.status} as report {outcome.report_key}")
+        counts = {
+            table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES
+        }
+        (period_facts,) = con.execute(
+            "SELECT count(*) FROM fact_target_progress WHERE period_key = ?", [period_key]
+        ).fetchone()
+        reconciliation = checks.reconciliation(con, period_key)
+        duplicates = checks.duplicate_keys(con)
+        orphans = checks.orphan_references(con)
+    for table in STAR_TABLES:
+        metadata = {"row_count": dg.MetadataValue.int(counts[table])}
+        if table == "fact_target_progress":
+            metadata["period_row_count"] = dg.MetadataValue.int(period_facts)
+        if table == "dim_report":
+            metadata["reports"] = dg.MetadataValue.json({**outcomes, **{f: "failed" for f in failures}})
+        yield dg.MaterializeResult(asset_key=table, metadata=metadata)
+    yield dg.AssetCheckResult(
+        asset_key=FACT,
+        check_name="records_reconcile",
+        passed=all(r["reconciles"] for r in reconciliation),
+        metadata={"reports": dg.MetadataValue.json(reconciliation)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=FACT,
+        check_name="unique_keys",
+        passed=not any(duplicates.values()),
+        metadata={"duplicate_keys": dg.MetadataValue.json(duplicates)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=FACT,
+        check_name="foreign_keys",
+        passed=not any(orphans.values()),
+        metadata={"orphans": dg.MetadataValue.json(orphans)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key="dim_report",
+        check_name="all_reports_loaded",
+        passed=not failures,
+        metadata={"failures": dg.MetadataValue.json(failures)},
+    )
+
+
+@dg.asset(
+    deps=STAR_TABLES,
+    partitions_def=period_partitions,
+    group_name="marts",
+    kinds={"duckdb"},
+    pool=WAREHOUSE_POOL,
+)
+def v_progress(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """The flat analyst view; one row per target and period."""
+    with duckdb.get_connection() as con:
+        ensure_schema(con)
+        (rows,) = con.execute(
+            "SELECT count(*) FROM v_progress WHERE period_key = ?", [context.partition_key]
+        ).fetchone()
+        preview = con.execute(
+            """SELECT target_no, leader_name, on_schedule, lead_department FROM v_progress
+               WHERE period_key = ? ORDER BY publisher, target_no LIMIT 10""",
+            [context.partition_key],
+        ).pl()
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
+        table = str(preview)
+    return dg.MaterializeResult(
+        metadata={"period_row_count": dg.MetadataValue.int(rows), "preview": dg.MetadataValue.md(table)}
+    )

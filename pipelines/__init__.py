@@ -1,0 +1,1 @@
+"""duban's transformations: plain functions on polars frames, usable without Dagster."""

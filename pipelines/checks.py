@@ -1,0 +1,67 @@
+"""SQL checks over the warehouse: reconciliation, unique keys and foreign keys, per period."""
+
+from __future__ import annotations
+
+import duckdb
+
+# Table → its key columns.
+UNIQUE_KEYS = {
+    "dim_period": ["period_key"],
+    "dim_report": ["report_key"],
+    "dim_leader": ["leader_key"],
+    "dim_department": ["department_key"],
+    "dim_target": ["target_key"],
+    "bridge_target_department": ["target_key", "period_key", "position"],
+    "fact_target_progress": ["target_key", "period_key"],
+    "quarantine": ["quarantine_key"],
+}
+
+# (child table, child column, parent table, parent column)
+FOREIGN_KEYS = [
+    ("fact_target_progress", "target_key", "dim_target", "target_key"),
+    ("fact_target_progress", "period_key", "dim_period", "period_key"),
+    ("fact_target_progress", "report_key", "dim_report", "report_key"),
+    ("fact_target_progress", "leader_key", "dim_leader", "leader_key"),
+    ("bridge_target_department", "target_key", "dim_target", "target_key"),
+    ("bridge_target_department", "department_key", "dim_department", "department_key"),
+    ("quarantine", "report_key", "dim_report", "report_key"),
+    ("dim_report", "period_key", "dim_period", "period_key"),
+]
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection, period_key: str) -> list[dict]:
+    """Per loaded report of the period: records read, rows in the fact table and in quarantine."""
+    rows = con.execute(
+        """SELECT r.source_file, r.records_read, r.accepted, r.quarantined,
+                  (SELECT count(*) FROM fact_target_progress f WHERE f.report_key = r.report_key) AS facts,
+                  (SELECT count(*) FROM quarantine q WHERE q.report_key = r.report_key) AS quarantine_rows
+           FROM dim_report r WHERE r.period_key = ? AND r.status = 'loaded' ORDER BY r.source_file""",
+        [period_key],
+    ).fetchall()
+    names = ["source_file", "records_read", "accepted", "quarantined", "facts", "quarantine_rows"]
+    results = [dict(zip(names, row)) for row in rows]
+    for r in results:
+        r["reconciles"] = r["records_read"] == r["facts"] + r["quarantine_rows"] and r["facts"] == r["accepted"]
+    return results
+
+
+def duplicate_keys(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Table → number of key values that occur more than once (all zero when keys are unique)."""
+    counts = {}
+    for table, columns in UNIQUE_KEYS.items():
+        cols = ", ".join(f'"{c}"' for c in columns)
+        (counts[table],) = con.execute(
+            f'SELECT count(*) FROM (SELECT {cols} FROM "{table}" GROUP BY ALL HAVING count(*) > 1)'
+        ).fetchone()
+    return counts
+
+
+def orphan_references(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """'child.column → parent' → number of non-null references with no parent row."""
+    counts = {}
+    for child, column, parent, parent_column in FOREIGN_KEYS:
+        (counts[f"{child}.{column} → {parent}"],) = con.execute(
+            f'SELECT count(*) FROM "{child}" c WHERE c."{column}" IS NOT NULL '
+            f'AND NOT EXISTS (SELECT 1 FROM "{parent}" p WHERE p."{parent_column}" = c."{column}")'
+        ).fetchone()
+    return counts

@@ -1,0 +1,117 @@
+"""The `duban` command: build the warehouse from raw reports, or open the Dagster UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from pipelines.errors import DubanError
+from pipelines.instance import dagster_home, get_instance
+from pipelines.reports import RawReport, discover_report_files, read_report
+from pipelines.summary import format_table, report_rows
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _scan(raw_dir: Path) -> tuple[dict[str, list[RawReport]], list[DubanError]]:
+    """Group the reports under raw_dir by period; collect the files that cannot be read."""
+    by_period: dict[str, list[RawReport]] = defaultdict(list)
+    refused: list[DubanError] = []
+    for path in discover_report_files(raw_dir):
+        try:
+            report = read_report(path, raw_dir)
+        except DubanError as error:
+            refused.append(error)
+            continue
+        by_period[report.period.key].append(report)
+    return dict(sorted(by_period.items())), refused
+
+
+def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
+    """Materialize the asset graph for every period found under the raw directory; returns the exit status."""
+    from assets.definitions import BUILD_JOB, make_definitions
+    from assets.partitions import period_partitions
+    from assets.resources import configured_paths
+
+    default_raw, default_warehouse = configured_paths()
+    raw_dir = Path(raw or default_raw).resolve()
+    warehouse_path = Path(warehouse or default_warehouse).resolve()
+    if not raw_dir.is_dir():
+        _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
+        return 2
+    _say(f"duban: reading reports under {raw_dir}")
+    by_period, refused = _scan(raw_dir)
+    for error in refused:
+        _say(f"  refused {error}")
+    instance = get_instance()
+    known = set(instance.get_dynamic_partitions(period_partitions.name))
+    new = [key for key in by_period if key not in known]
+    if new:
+        instance.add_dynamic_partitions(period_partitions.name, new)
+    job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
+    failed_runs = []
+    for number, (period_key, reports) in enumerate(by_period.items(), start=1):
+        _say(f"duban: [{number}/{len(by_period)}] period {period_key}: {len(reports)} report(s)")
+        run_config = {
+            "ops": {"raw_reports": {"config": {"files": [r.source_file for r in reports]}}},
+            "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
+        }
+        result = job.execute_in_process(
+            instance=instance, partition_key=period_key, run_config=run_config, raise_on_error=False
+        )
+        if not result.success:
+            failed_runs.append(period_key)
+            _say(f"  run {result.run_id} for {period_key} failed; see `duban dev` (Dagster UI) for its logs")
+    rows = report_rows(warehouse_path, [r.sha256 for reports in by_period.values() for r in reports])
+    table = [
+        [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]
+        for r in rows
+    ]
+    if table:
+        _say("")
+        _say(format_table(["publisher", "period", "read", "accepted", "quarantined", "status", "file"], table))
+    failed_reports = [r for r in rows if r["status"] == "failed"]
+    for r in failed_reports:
+        _say(f"  failed {r['source_file']}: {r['error']}")
+    _say(f"\nduban: warehouse {warehouse_path}")
+    problems = len(refused) + len(failed_reports) + len(failed_runs)
+    if problems:
+        _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {len(failed_reports)} report(s) failed, {len(failed_runs)} run(s) failed")
+        return 1
+    return 0
+
+
+def dev(extra: list[str]) -> int:
+    """Start `dagster dev` on this project with duban's Dagster home, so `duban build` runs show up."""
+    home = dagster_home()
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    _say(f"duban: DAGSTER_HOME={home}")
+    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", *extra])
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="duban", description="Responsibility-target progress reports → DuckDB warehouse.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build_cmd = commands.add_parser("build", help="build the warehouse from the reports in the raw directory")
+    build_cmd.add_argument("--raw", metavar="DIR", help="raw reports folder (default: $DUBAN_RAW or raw/)")
+    build_cmd.add_argument(
+        "--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)"
+    )
+    build_cmd.add_argument("--verbose", action="store_true", help="show Dagster's step-by-step log")
+    dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
+    dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        return build(args.raw, args.warehouse, args.verbose)
+    return dev(args.args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Named errors. Each says what went wrong with which file and what to do next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DubanError(Exception):
+    """Base class for every error duban reports to its users."""
+
+
+class ReportRefused(DubanError):
+    """A raw report cannot be loaded at all; the other reports still load."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class NoPeriodError(ReportRefused):
+    """Neither the title nor the file name says which year and quarter a report covers."""
+
+
+class UnknownHeaderError(ReportRefused):
+    """No row of the report looks like the table's header."""
+
+
+class UndecodableError(ReportRefused):
+    """The file's bytes are not text in any encoding duban knows."""
+
+
+class WarehouseLocked(DubanError):
+    """Another process holds the warehouse file open for writing."""

@@ -1,0 +1,101 @@
+"""Find the header row of a grid and the side-by-side record blocks it describes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.errors import ReportRefused, UnknownHeaderError
+from pipelines.headers import RECORD_COLUMNS, header_column_expr
+
+# A row is a header when it names at least this many known columns, 序号 among them.
+MIN_HEADER_COLUMNS = 4
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the header is and how the records sit in each row."""
+
+    header_line: int
+    block_starts: tuple[int, ...]
+    width: int
+    columns: tuple[str | None, ...]  # column name at each position inside a block
+    header_lines: tuple[int, ...]  # the first header and any repeats of it
+
+    def position_of(self, column: str) -> int:
+        return self.columns.index(column)
+
+
+def long_cells(grid: pl.DataFrame) -> pl.DataFrame:
+    """One row per cell of the grid: line_no, pos (0-based), raw text and trimmed text."""
+    return (
+        grid.with_columns(pos=pl.int_ranges(pl.col("cells").list.len(), dtype=pl.Int64))
+        .explode(["cells", "pos"])
+        .rename({"cells": "raw"})
+        .with_columns(raw=pl.col("raw").fill_null(""))
+        .with_columns(cell=pl.col("raw").str.strip_chars())
+    )
+
+
+def _column_names(cells: list[str]) -> str:
+    shown = [c for c in cells if c]
+    return "、".join(shown) if shown else "(an empty row)"
+
+
+def find_layout(cells: pl.DataFrame, path: Path | str) -> Layout:
+    """Locate the header row, its blocks and their columns; refuse a report with no usable header."""
+    named = cells.with_columns(column=header_column_expr(pl.col("cell")))
+    per_line = (
+        named.group_by("line_no")
+        .agg(
+            known=pl.col("column").drop_nulls().n_unique(),
+            filled=(pl.col("cell") != "").sum(),
+            has_number=(pl.col("column") == "target_no").any(),
+        )
+        .sort("line_no")
+    )
+    headers = per_line.filter(pl.col("has_number") & (pl.col("known") >= MIN_HEADER_COLUMNS))
+    expected = "、".join(["序号", "市政府领导", "责任目标内容", "完成时限", "完成情况", "是否完成计划进度", "责任单位"])
+    if headers.is_empty():
+        closest = per_line.sort(["known", "filled", "line_no"], descending=[True, True, False]).head(1)
+        if closest.is_empty():
+            raise UnknownHeaderError(path, "the file is empty: it has no header row and no records")
+        line = closest["line_no"][0]
+        found = named.filter(pl.col("line_no") == line).sort("pos")["cell"].to_list()
+        raise UnknownHeaderError(
+            path,
+            f"no header row found; expected the columns {expected} (or a synonym listed in "
+            f"schemas/header_synonyms.toml); the closest row, line {line}, has: {_column_names(found)}",
+        )
+    header_line = headers["line_no"][0]
+    row = named.filter(pl.col("line_no") == header_line).sort("pos")
+    names: list[str | None] = row["column"].to_list()
+    texts: list[str] = row["cell"].to_list()
+    starts = [pos for pos, name in enumerate(names) if name == "target_no"]
+    spans = [b - a for a, b in zip(starts, starts[1:])] or [len(names) - starts[0]]
+    width = min(spans)
+    blocks = [tuple(names[s : s + width]) for s in starts]
+    for index, block in enumerate(blocks):
+        missing = [c for c in RECORD_COLUMNS if c not in block]
+        if missing:
+            raise UnknownHeaderError(
+                path,
+                f"the header on line {header_line} lacks {', '.join(missing)} in record block {index + 1}; "
+                f"expected the columns {expected}; found: {_column_names(texts[starts[index] : starts[index] + width])}",
+            )
+    if any(block != blocks[0] for block in blocks[1:]):
+        described = " | ".join(_column_names(texts[s : s + width]) for s in starts)
+        raise ReportRefused(
+            path,
+            f"the side-by-side blocks of the header on line {header_line} list their columns in different "
+            f"orders ({described}); re-export the table with one header order",
+        )
+    return Layout(
+        header_line=header_line,
+        block_starts=tuple(starts),
+        width=width,
+        columns=blocks[0],
+        header_lines=tuple(headers["line_no"].to_list()),
+    )

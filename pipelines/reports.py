@@ -1,0 +1,93 @@
+"""Find report files, read them into grids and say which publisher and period each covers."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.errors import NoPeriodError, ReportRefused
+from pipelines.periods import Period, period_from_filename, period_from_title, publisher_from_title
+from pipelines.read_text import read_text_grid
+
+# File endings duban reads, with the reader for each.
+READERS = {".txt": read_text_grid, ".tsv": read_text_grid}
+IGNORED_NAMES = {".gitkeep", "README.md", ".DS_Store"}
+
+
+@dataclass
+class RawReport:
+    """One raw file as read: its grid of cells and what it says about itself."""
+
+    path: Path
+    source_file: str  # path relative to the raw directory, as analysts see it
+    sha256: str
+    modified_at: datetime
+    encoding: str
+    reader: str
+    title: str | None
+    publisher: str
+    period: Period
+    grid: pl.DataFrame
+
+
+def discover_report_files(raw_dir: Path) -> list[Path]:
+    """Every file under raw_dir (subfolders included) that is not hidden, in a stable order."""
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"raw directory {raw_dir} does not exist; create it or pass --raw DIR")
+    files = [
+        p
+        for p in raw_dir.rglob("*")
+        if p.is_file() and p.name not in IGNORED_NAMES and not any(part.startswith(".") for part in p.relative_to(raw_dir).parts)
+    ]
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.as_posix()))
+
+
+def title_of(grid: pl.DataFrame) -> str | None:
+    """The report's title: the first non-blank line holding a single cell, markdown '#' removed."""
+    lines = grid.with_columns(
+        filled=pl.col("cells").list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+    ).filter(pl.col("filled").list.len() > 0)
+    if lines.is_empty() or lines["filled"][0].len() != 1:
+        return None
+    return lines["filled"][0][0].lstrip("#").strip() or None
+
+
+def read_report(path: Path, raw_dir: Path) -> RawReport:
+    """Read one file into a RawReport, or refuse it with a reason a person can act on."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ReportRefused(
+            path, f"duban cannot read '{path.suffix or 'no extension'}' files yet; it reads {', '.join(sorted(READERS))}"
+        )
+    data = path.read_bytes()
+    grid, encoding = reader(path, data)
+    title = title_of(grid)
+    period = (period_from_title(title) if title else None) or period_from_filename(path.stem)
+    if period is None:
+        raise NoPeriodError(
+            path,
+            f"no reporting period found: the title {title!r} names no year and period (such as "
+            "2021年…第一季度) and the file name has none either (such as heze-2021-Q1.txt); "
+            "put the period in the title or the file name",
+        )
+    relative = path.relative_to(raw_dir)
+    folder_publisher = relative.parts[0] if len(relative.parts) > 1 else None
+    publisher = (
+        (publisher_from_title(title) if title else None) or folder_publisher or path.stem.split("-")[0].split("_")[0]
+    )
+    return RawReport(
+        path=path,
+        source_file=relative.as_posix(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        modified_at=datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None),
+        encoding=encoding,
+        reader=reader.__name__,
+        title=title,
+        publisher=publisher,
+        period=period,
+        grid=grid,
+    )

@@ -1,0 +1,124 @@
+"""Shape one processed report into the rows each warehouse table receives, checked by pandera."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipelines.process import ProcessedReport
+from schemas.tables import (
+    BridgeTargetDepartmentRow,
+    DimDepartmentRow,
+    DimLeaderRow,
+    DimPeriodRow,
+    DimReportRow,
+    DimTargetRow,
+    FactTargetProgressRow,
+    QuarantineRow,
+)
+
+
+@dataclass
+class StagedReport:
+    """Validated rows for every warehouse table from one report, keyed by natural keys."""
+
+    period: pl.DataFrame
+    report: pl.DataFrame
+    leaders: pl.DataFrame
+    departments: pl.DataFrame
+    targets: pl.DataFrame
+    bridge: pl.DataFrame
+    facts: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def text_normalized_expr(text: pl.Expr) -> pl.Expr:
+    """The form in which target texts are compared: NFKC, no white space."""
+    return text.str.normalize("NFKC").str.replace_all(r"\s+", "")
+
+
+def stage_period(processed: ProcessedReport) -> pl.DataFrame:
+    """The report's period; one row."""
+    period = processed.report.period
+    return pl.DataFrame(
+        {
+            "period_key": [period.key],
+            "year": [period.year],
+            "quarter": [period.quarter],
+            "end_month": [period.end_month],
+            "start_date": [period.start_date],
+            "end_date": [period.end_date],
+            "year_elapsed_share": [period.year_elapsed_share],
+        },
+        schema={
+            "period_key": pl.String,
+            "year": pl.Int64,
+            "quarter": pl.Int64,
+            "end_month": pl.Int64,
+            "start_date": pl.Date,
+            "end_date": pl.Date,
+            "year_elapsed_share": pl.Float64,
+        },
+    )
+
+
+def stage_report(processed: ProcessedReport) -> pl.DataFrame:
+    """The report's own row with its counts; one row."""
+    report = processed.report
+    return pl.DataFrame(
+        {
+            "source_file": [report.source_file],
+            "sha256": [report.sha256],
+            "publisher": [report.publisher],
+            "period_key": [report.period.key],
+            "title": [report.title],
+            "encoding": [report.encoding],
+            "reader": [report.reader],
+            "file_modified_at": [report.modified_at],
+            "records_read": [processed.records_read],
+            "accepted": [processed.accepted.height],
+            "quarantined": [processed.quarantine.height],
+            "skipped_lines": [processed.skipped_lines],
+        },
+        schema_overrides={"title": pl.String, "file_modified_at": pl.Datetime("us")},
+    )
+
+
+def stage(processed: ProcessedReport) -> StagedReport:
+    """Every table's rows for one report (grain per frame: see each pandera model), validated."""
+    accepted = processed.accepted
+    publisher = processed.report.publisher
+    plan_year = processed.report.period.year
+    leaders = accepted.select(pl.lit(publisher).alias("publisher"), "leader_name").unique(maintain_order=True)
+    departments = (
+        accepted.select(pl.col("departments").explode().alias("department_name"))
+        .unique(maintain_order=True)
+        .select(pl.lit(publisher).alias("publisher"), "department_name")
+    )
+    targets = accepted.select(
+        pl.lit(publisher).alias("publisher"),
+        pl.lit(plan_year, pl.Int64).alias("plan_year"),
+        "target_no",
+        "target_text",
+        text_normalized_expr(pl.col("target_text")).alias("text_normalized"),
+    )
+    bridge = (
+        accepted.select("target_no", pl.col("departments").alias("department_name"))
+        .with_columns(position=pl.int_ranges(1, pl.col("department_name").list.len() + 1, dtype=pl.Int64))
+        .explode(["department_name", "position"])
+        .with_columns(is_lead=pl.col("position") == 1)
+    )
+    facts = accepted.select(
+        "target_no", "leader_name", "deadline_text", "deadline_date", "progress_text", "on_schedule", "source_line"
+    )
+    return StagedReport(
+        period=DimPeriodRow.validate(stage_period(processed)),
+        report=DimReportRow.validate(stage_report(processed)),
+        leaders=DimLeaderRow.validate(leaders),
+        departments=DimDepartmentRow.validate(departments),
+        targets=DimTargetRow.validate(targets),
+        bridge=BridgeTargetDepartmentRow.validate(bridge),
+        facts=FactTargetProgressRow.validate(facts),
+        quarantine=QuarantineRow.validate(processed.quarantine),
+    )

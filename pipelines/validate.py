@@ -1,0 +1,46 @@
+"""Run pandera over tidy records: passing rows go on, failing rows become quarantine rows with reasons."""
+
+from __future__ import annotations
+
+import pandera.errors
+import polars as pl
+
+from pipelines.reshape import QUARANTINE_COLUMNS
+from schemas.tidy import TidyRecord
+
+
+class SchemaDefectError(RuntimeError):
+    """Tidy records do not have the columns or types the model expects: a bug in duban, not in the data."""
+
+
+def validate_tidy(tidy: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate eagerly with every failure collected; returns (accepted rows, quarantine rows)."""
+    try:
+        TidyRecord.validate(tidy, lazy=True)
+        return tidy, pl.DataFrame(schema=QUARANTINE_COLUMNS)
+    except pandera.errors.SchemaErrors as errors:
+        failures = errors.failure_cases
+    if failures["index"].is_null().any():
+        raise SchemaDefectError(f"tidy records do not match the TidyRecord model:\n{failures}")
+    indexed = tidy.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    per_row = (
+        failures.with_columns(pl.col("index").cast(pl.Int64), pl.col("failure_case").fill_null("(empty)"))
+        .group_by("index", maintain_order=True)
+        .agg(
+            reason=pl.format("failed check {} on {}: {}", "check", "column", "failure_case").str.join("; "),
+            column_name=pl.col("column").unique(maintain_order=True).str.join(", "),
+            check_name=pl.col("check").unique(maintain_order=True).str.join(", "),
+            failure_value=pl.col("failure_case").str.join("; "),
+        )
+    )
+    rejected = indexed.join(per_row, on="index", how="inner").select(
+        "source_line",
+        "target_no_text",
+        "reason",
+        "column_name",
+        "check_name",
+        "failure_value",
+        "raw_cells",
+    )
+    accepted = indexed.join(per_row, on="index", how="anti").drop("index")
+    return accepted, rejected.cast(QUARANTINE_COLUMNS)

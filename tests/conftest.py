@@ -1,0 +1,75 @@
+"""Shared fixtures: the seed report, temporary raw folders and a real `duban build` run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEED = REPO / "raw" / "heze-2021-Q1.txt"
+DUBAN = Path(sys.executable).with_name("duban")
+
+
+@dataclass
+class BuildRun:
+    """One finished `duban build` process and where it wrote."""
+
+    raw: Path
+    warehouse: Path
+    home: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+
+def run_build(raw: Path, warehouse: Path, home: Path, *extra: str) -> BuildRun:
+    """Run the installed `duban build` command as a separate process."""
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env.pop("DUBAN_RAW", None)
+    env.pop("DUBAN_WAREHOUSE", None)
+    proc = subprocess.run(
+        [str(DUBAN), "build", "--raw", str(raw), "--warehouse", str(warehouse), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=home.parent,
+        timeout=300,
+    )
+    return BuildRun(raw, warehouse, home, proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def raw_dir(tmp_path: Path) -> Path:
+    """A temporary raw folder holding a copy of the seed report."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def seed_build(tmp_path_factory: pytest.TempPathFactory) -> BuildRun:
+    """The seed built once by a real `duban build` process into a temporary folder."""
+    root = tmp_path_factory.mktemp("seed_build")
+    raw = root / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    run = run_build(raw, root / "warehouse" / "duban.duckdb", root / "dagster_home")
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run

@@ -1,0 +1,112 @@
+"""Every rejected record lands in quarantine with a reason; nothing is dropped or overwritten."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.errors import ReportRefused, UnknownHeaderError
+from pipelines.process import process_report
+from pipelines.reports import read_report
+
+TITLE = "# 测试市人民政府2021年责任目标第二季度工作推进情况一览表"
+HEADER = ["序号", "市政府领导", "责任目标内容", "完成时限", "完成情况", "是否完成计划进度", "责任单位"]
+
+
+def record(no: int | str, text: str = "目标", flag: str = "是", departments: str = "市发展改革委") -> list[str]:
+    return [str(no), "张三", f"{text}{no}", "年底", f"进展{no}", flag, departments]
+
+
+def write_report(tmp_path: Path, rows: list[list[str]], header: list[str] | None = None, two_up: bool = True) -> Path:
+    head = header or (HEADER + HEADER if two_up else HEADER)
+    lines = [TITLE, "", "\t".join(head), *("\t".join(r) for r in rows)]
+    path = tmp_path / "test-2021-Q2.txt"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def process(path: Path):
+    return process_report(read_report(path, path.parent))
+
+
+def reasons(result) -> dict[int, str]:
+    return dict(result.quarantine.select("source_line", "reason").iter_rows())
+
+
+def test_conflicting_duplicate_numbers_are_both_quarantined(tmp_path: Path) -> None:
+    rows = [record(1) + record(2), record(3) + record(2, text="另一个目标")]
+    result = process(write_report(tmp_path, rows))
+    assert sorted(result.accepted["target_no"].to_list()) == [1, 3]
+    q = result.quarantine.sort("source_line")
+    assert q["target_no_text"].to_list() == ["2", "2"]
+    assert q["reason"].to_list() == ["target number 2 appears on lines 4, 5 with different content; none of them is loaded"] * 2
+    assert result.records_read == 4
+
+
+def test_exact_duplicate_keeps_the_first(tmp_path: Path) -> None:
+    rows = [record(1) + record(2), record(3) + record(2)]
+    result = process(write_report(tmp_path, rows))
+    assert sorted(result.accepted["target_no"].to_list()) == [1, 2, 3]
+    assert reasons(result) == {5: "exact duplicate of the record on line 4"}
+    assert result.accepted.filter(pl.col("target_no") == 2)["source_line"].to_list() == [4]
+
+
+def test_validation_failures_name_column_check_and_value(tmp_path: Path) -> None:
+    rows = [record(1, flag="基本完成") + record(2, departments="")]
+    result = process(write_report(tmp_path, rows))
+    assert result.accepted.is_empty()
+    q = {row["target_no_text"]: row for row in result.quarantine.iter_rows(named=True)}
+    assert q["1"]["column_name"] == "on_schedule_text"
+    assert q["1"]["check_name"] == "isin(['是', '否'])"
+    assert q["1"]["failure_value"] == "基本完成"
+    assert q["1"]["reason"] == "failed check isin(['是', '否']) on on_schedule_text: 基本完成"
+    assert q["2"]["column_name"] == "departments"
+    assert q["2"]["check_name"] == "at_least_one_department"
+    assert {row["source_line"] for row in q.values()} == {4}
+
+
+def test_stray_cells_beyond_a_record(tmp_path: Path) -> None:
+    rows = [record(1), record(2) + ["多出来的", "单元格"]]
+    result = process(write_report(tmp_path, rows, two_up=False))
+    assert result.accepted["target_no"].to_list() == [1]
+    assert reasons(result) == {5: "2 cells beyond the record's columns; the row may be misaligned"}
+    assert result.quarantine["raw_cells"][0].to_list() == record(2) + ["多出来的", "单元格"]
+
+
+def test_cells_outside_any_record(tmp_path: Path) -> None:
+    rows = [record(1), ["", "", "续：上一行的进展说明", "", "", "", ""]]
+    result = process(write_report(tmp_path, rows, two_up=False))
+    assert reasons(result) == {5: "cells outside any record: no target number followed by a leader's name before them"}
+    assert result.records_read == 2
+
+
+def test_blank_lines_footnotes_and_half_empty_rows_are_not_records(tmp_path: Path) -> None:
+    rows = [record(1) + record(3), record(2) + [""] * 7, [""] * 14, ["注：本表由市政府办公室汇总。"]]
+    result = process(write_report(tmp_path, rows))
+    assert sorted(result.accepted["target_no"].to_list()) == [1, 2, 3]
+    assert result.quarantine.is_empty()
+    # title, blank, header, the blank row and the footnote
+    assert result.skipped_lines == 5
+
+
+def test_unknown_header_is_refused_with_found_and_expected_columns(tmp_path: Path) -> None:
+    path = write_report(tmp_path, [record(1)], header=["编码", "领导", "内容", "时间", "情况", "是否", "单位"])
+    with pytest.raises(UnknownHeaderError) as refused:
+        process(path)
+    message = str(refused.value)
+    assert "no header row found; expected the columns 序号、市政府领导、责任目标内容" in message
+    assert "the closest row, line 3, has: 编码、领导、内容、时间、情况、是否、单位" in message
+
+
+def test_header_missing_a_column_is_refused(tmp_path: Path) -> None:
+    header = [h for h in HEADER if h != "完成时限"]
+    path = write_report(tmp_path, [record(1)], header=header)
+    with pytest.raises(UnknownHeaderError, match="lacks deadline_text in record block 1"):
+        process(path)
+
+
+def test_halves_with_different_header_orders_are_refused(tmp_path: Path) -> None:
+    swapped = HEADER[:2] + [HEADER[3], HEADER[2]] + HEADER[4:]
+    path = write_report(tmp_path, [record(1) + record(2)], header=HEADER + swapped)
+    with pytest.raises(ReportRefused, match="list their columns in different orders"):
+        process(path)
