@@ -18,7 +18,8 @@ stamp=.venv/.duban-installed
 wanted=$(.venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(b"".join(open(f,"rb").read() for f in sys.argv[1:])).hexdigest())' requirements.lock pyproject.toml)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
     echo "bootstrap: installing locked dependencies into .venv (a few minutes the first time)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+    .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; echo "bootstrap: requirements.lock is incomplete; regenerate it (see README)" >&2; exit 1; }
     echo "$wanted" > "$stamp"
 fi
