@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from assets.ingest import FailedReport
 from assets.partitions import period_partitions
 from pipelines import checks
+from pipelines.errors import DubanError
 from pipelines.load import ensure_schema, load_report, record_failed_report
 from pipelines.process import ProcessedReport
 from pipelines.stage import stage
@@ -57,7 +58,13 @@ def star_schema(context: dg.AssetExecutionContext, tidy_records: list, duckdb: D
                 failures[item.source_file] = item.error
                 continue
             assert isinstance(item, ProcessedReport)
-            outcome = load_report(con, stage(item))
+            try:
+                staged = stage(item)
+            except DubanError as error:
+                record_failed_report(con, item.report.source_file, item.report.sha256, period_key, error.reason)
+                failures[item.report.source_file] = error.reason
+                continue
+            outcome = load_report(con, staged)
             outcomes[item.report.source_file] = outcome.status
             context.log.info(f"{item.report.source_file}: {outcome.status} as report {outcome.report_key}")
         counts = {

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pathlib import Path
+
+import pandera.polars as pa
 import polars as pl
+
+from pipelines.errors import ReportRefused
 
 from pipelines.process import ProcessedReport
 from schemas.tables import (
@@ -112,13 +117,24 @@ def stage(processed: ProcessedReport) -> StagedReport:
     facts = accepted.select(
         "target_no", "leader_name", "deadline_text", "deadline_date", "progress_text", "on_schedule", "source_line"
     )
+    path = processed.report.path
     return StagedReport(
-        period=DimPeriodRow.validate(stage_period(processed)),
-        report=DimReportRow.validate(stage_report(processed)),
-        leaders=DimLeaderRow.validate(leaders),
-        departments=DimDepartmentRow.validate(departments),
-        targets=DimTargetRow.validate(targets),
-        bridge=BridgeTargetDepartmentRow.validate(bridge),
-        facts=FactTargetProgressRow.validate(facts),
-        quarantine=QuarantineRow.validate(processed.quarantine),
+        period=_checked(DimPeriodRow, stage_period(processed), path),
+        report=_checked(DimReportRow, stage_report(processed), path),
+        leaders=_checked(DimLeaderRow, leaders, path),
+        departments=_checked(DimDepartmentRow, departments, path),
+        targets=_checked(DimTargetRow, targets, path),
+        bridge=_checked(BridgeTargetDepartmentRow, bridge, path),
+        facts=_checked(FactTargetProgressRow, facts, path),
+        quarantine=_checked(QuarantineRow, processed.quarantine, path),
     )
+
+
+def _checked(model: type[pa.DataFrameModel], frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    """The frame if it passes the table's model (all failures collected); else the report is refused."""
+    try:
+        return model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases.head(5).select("column", "check", "failure_case", "index").rows()
+        listed = "; ".join(f"{column} {check} value {value!r} (row {index})" for column, check, value, index in cases)
+        raise ReportRefused(path, f"rows staged for the warehouse fail {model.__name__}: {listed}") from None

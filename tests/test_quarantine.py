@@ -110,3 +110,16 @@ def test_halves_with_different_header_orders_are_refused(tmp_path: Path) -> None
     path = write_report(tmp_path, [record(1) + record(2)], header=HEADER + swapped)
     with pytest.raises(ReportRefused, match="list their columns in different orders"):
         process(path)
+
+
+def test_rows_failing_a_table_model_refuse_the_report(tmp_path: Path) -> None:
+    from pipelines.stage import _checked
+    from schemas.tables import DimLeaderRow
+
+    frame = pl.DataFrame({"publisher": ["测试市", "测试市"], "leader_name": ["张三", "张三"]})
+    with pytest.raises(ReportRefused) as refused:
+        _checked(DimLeaderRow, frame, tmp_path / "x.txt")
+    assert str(refused.value) == (
+        f"{tmp_path / 'x.txt'}: rows staged for the warehouse fail DimLeaderRow: "
+        "leader_name field_uniqueness value '张三' (row 0); leader_name field_uniqueness value '张三' (row 1)"
+    )
