@@ -26,6 +26,8 @@ FOREIGN_KEYS = [
     ("bridge_target_department", "department_key", "dim_department", "department_key"),
     ("quarantine", "report_key", "dim_report", "report_key"),
     ("dim_report", "period_key", "dim_period", "period_key"),
+    ("dim_target", "valid_from_period", "dim_period", "period_key"),
+    ("dim_target", "valid_to_period", "dim_period", "period_key"),
 ]
 
 

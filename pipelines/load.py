@@ -24,6 +24,7 @@ class LoadOutcome:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse tables and views if they do not exist yet."""
     con.execute(schema_file("warehouse.sql"))
+    con.execute(schema_file("views.sql"))
 
 
 @contextmanager
@@ -106,37 +107,54 @@ def _upsert_dimensions(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _resolve_targets(con: duckdb.DuckDBPyConnection, period_key: str) -> None:
-    """Match each staged target to its version by normalised text, opening a new version when the text changed."""
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE target_versions AS
-           SELECT s.*, d.target_key
-           FROM stg_targets s
-           LEFT JOIN dim_target d ON d.publisher = s.publisher AND d.plan_year = s.plan_year
-                AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized"""
-    )
-    con.execute(
-        """UPDATE dim_target d SET valid_to_period = ?
-           FROM target_versions v
-           WHERE v.target_key IS NULL AND d.valid_to_period IS NULL AND d.publisher = v.publisher
-             AND d.plan_year = v.plan_year AND d.target_no = v.target_no AND d.valid_from_period < ?""",
-        [period_key, period_key],
-    )
+def _insert_new_targets(con: duckdb.DuckDBPyConnection, period_key: str) -> None:
+    """Open a dim_target row for each staged target whose normalised text is new for its number."""
     con.execute(
         """INSERT INTO dim_target
-           SELECT nextval('target_key_seq'), v.publisher, v.plan_year, v.target_no,
-                  coalesce((SELECT max(version) FROM dim_target d WHERE d.publisher = v.publisher
-                            AND d.plan_year = v.plan_year AND d.target_no = v.target_no), 0) + 1,
-                  v.target_text, v.text_normalized, ?, NULL
-           FROM target_versions v WHERE v.target_key IS NULL""",
+           SELECT nextval('target_key_seq'), s.publisher, s.plan_year, s.target_no, 0,
+                  s.target_text, s.text_normalized, ?, NULL
+           FROM stg_targets s
+           WHERE NOT EXISTS (SELECT 1 FROM dim_target d
+                             WHERE d.publisher = s.publisher AND d.plan_year = s.plan_year
+                               AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized)""",
         [period_key],
     )
+
+
+def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publisher: str) -> None:
+    """Drop target versions no fact uses any more; renumber versions and their validity by first period used."""
     con.execute(
-        """UPDATE target_versions v SET target_key = d.target_key
-           FROM dim_target d
-           WHERE v.target_key IS NULL AND d.publisher = v.publisher AND d.plan_year = v.plan_year
-             AND d.target_no = v.target_no AND d.text_normalized = v.text_normalized"""
+        """DELETE FROM dim_target t WHERE t.publisher = ?
+           AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.target_key = t.target_key)""",
+        [publisher],
     )
+    con.execute(
+        """UPDATE dim_target t
+           SET version = o.version, valid_from_period = o.first_period, valid_to_period = o.next_period
+           FROM (
+               SELECT target_key,
+                      row_number() OVER w AS version,
+                      first_period,
+                      lead(first_period) OVER w AS next_period
+               FROM (
+                   SELECT t.target_key, t.plan_year, t.target_no,
+                          min(p.end_date) AS first_end, arg_min(p.period_key, p.end_date) AS first_period
+                   FROM dim_target t
+                   JOIN fact_target_progress f USING (target_key)
+                   JOIN dim_period p ON p.period_key = f.period_key
+                   WHERE t.publisher = ?
+                   GROUP BY ALL
+               )
+               WINDOW w AS (PARTITION BY plan_year, target_no ORDER BY first_end)
+           ) o
+           WHERE t.target_key = o.target_key""",
+        [publisher],
+    )
+
+
+_TARGET_KEYS = """(SELECT s.target_no, d.target_key FROM stg_targets s JOIN dim_target d
+    ON d.publisher = s.publisher AND d.plan_year = s.plan_year AND d.target_no = s.target_no
+   AND d.text_normalized = s.text_normalized)"""
 
 
 def _insert_facts(con: duckdb.DuckDBPyConnection, report_key: int, report: dict) -> None:
@@ -146,16 +164,18 @@ def _insert_facts(con: duckdb.DuckDBPyConnection, report_key: int, report: dict)
            SELECT v.target_key, ?, ?, l.leader_key, f.deadline_text, f.deadline_date, f.progress_text,
                   f.on_schedule, f.source_line
            FROM stg_facts f
-           JOIN target_versions v USING (target_no)
-           JOIN dim_leader l ON l.publisher = ? AND l.leader_name = f.leader_name""",
+           JOIN {targets} v USING (target_no)
+           JOIN dim_leader l ON l.publisher = ? AND l.leader_name = f.leader_name""".format(targets=_TARGET_KEYS),
         params,
     )
     con.execute(
         """INSERT INTO bridge_target_department
            SELECT v.target_key, ?, d.department_key, b.position, b.is_lead
            FROM stg_bridge b
-           JOIN target_versions v USING (target_no)
-           JOIN dim_department d ON d.publisher = ? AND d.department_name = b.department_name""",
+           JOIN {targets} v USING (target_no)
+           JOIN dim_department d ON d.publisher = ? AND d.department_name = b.department_name""".format(
+            targets=_TARGET_KEYS
+        ),
         [report["period_key"], report["publisher"]],
     )
     con.execute(
@@ -187,9 +207,9 @@ def load_report(con: duckdb.DuckDBPyConnection, staged: StagedReport) -> LoadOut
         con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
         report_key = _insert_report(con, report)
         _upsert_dimensions(con)
-        _resolve_targets(con, report["period_key"])
+        _insert_new_targets(con, report["period_key"])
         _insert_facts(con, report_key, report)
-        con.execute("DROP TABLE target_versions")
+        _refresh_target_versions(con, report["publisher"])
     return LoadOutcome("loaded", report_key)
 
 

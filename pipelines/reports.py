@@ -11,10 +11,8 @@ import polars as pl
 
 from pipelines.errors import NoPeriodError, ReportRefused
 from pipelines.periods import Period, period_from_filename, period_from_title, publisher_from_title
-from pipelines.read_text import read_text_grid
+from pipelines.sniff import choose_reader
 
-# File endings duban reads, with the reader for each.
-READERS = {".txt": read_text_grid, ".tsv": read_text_grid}
 IGNORED_NAMES = {".gitkeep", "README.md", ".DS_Store"}
 
 
@@ -46,24 +44,33 @@ def discover_report_files(raw_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: (p.stat().st_mtime, p.as_posix()))
 
 
+def title_candidates(grid: pl.DataFrame) -> list[str]:
+    """Lines above the table that hold one text (a merged title repeats it): the title is among them."""
+    lines = grid.select(
+        distinct=pl.col("cells").list.eval(
+            pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")
+        ).list.unique(maintain_order=True)
+    ).filter(pl.col("distinct").list.len() > 0)
+    candidates = []
+    for values in lines["distinct"].head(12).to_list():
+        if len(values) > 1:
+            break
+        candidates.append(values[0].lstrip("#").strip())
+    return [c for c in candidates if c]
+
+
 def title_of(grid: pl.DataFrame) -> str | None:
-    """The report's title: the first non-blank line holding a single cell, markdown '#' removed."""
-    lines = grid.with_columns(
-        filled=pl.col("cells").list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
-    ).filter(pl.col("filled").list.len() > 0)
-    if lines.is_empty() or lines["filled"][0].len() != 1:
-        return None
-    return lines["filled"][0][0].lstrip("#").strip() or None
+    """The report's title: the first line above the table that names a period, else the first such line."""
+    candidates = title_candidates(grid)
+    return next((c for c in candidates if period_from_title(c)), candidates[0] if candidates else None)
 
 
 def read_report(path: Path, raw_dir: Path) -> RawReport:
     """Read one file into a RawReport, or refuse it with a reason a person can act on."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ReportRefused(
-            path, f"duban cannot read '{path.suffix or 'no extension'}' files yet; it reads {', '.join(sorted(READERS))}"
-        )
     data = path.read_bytes()
+    if not data.strip():
+        raise ReportRefused(path, "the file is empty")
+    reader = choose_reader(path, data)
     grid, encoding = reader(path, data)
     title = title_of(grid)
     period = (period_from_title(title) if title else None) or period_from_filename(path.stem)

@@ -14,8 +14,6 @@ from pipelines.layout import Layout, find_layout, long_cells
 TARGET_NO_PATTERN = r"^\d{1,4}(?:[-‐－]\d{1,3})?$"
 LEADER_PATTERN = r"^[\p{Han}][\p{Han}·・]{1,5}$"
 FOOTNOTE_PATTERN = r"^(?:注|备注|说明|附)\s*[:：]?"
-# How far left of its block a record may start (a short record before it) and how far right.
-RIGHT_SLACK = 2
 
 QUARANTINE_COLUMNS = {
     "source_line": pl.Int64,
@@ -65,30 +63,50 @@ def _classify_lines(cells: pl.DataFrame, layout: Layout) -> pl.DataFrame:
 
 
 def _anchors(cells: pl.DataFrame, layout: Layout) -> pl.DataFrame:
-    """One row per record start: line_no, anchor_pos and the block it was matched to."""
+    """One row per record start: line_no and anchor_pos.
+
+    A record starts where a target number is followed by a leader's name. Such a pair inside the
+    previous record's span is taken as a start only where that record is short and empty from its
+    third cell on (a ghost), or where it sits exactly at a block start of the header.
+    """
     number = pl.col("cell").str.normalize("NFKC")
     following = pl.col("cell").shift(-1).over("line_no", order_by="pos")
-    candidates = cells.filter(
-        number.str.contains(TARGET_NO_PATTERN)
-        & following.str.contains(LEADER_PATTERN).fill_null(False)
-        & ~following.is_in(["是", "否"]).fill_null(False)
-    ).select("line_no", "pos")
-    blocks = pl.DataFrame(
-        {"block": range(len(layout.block_starts)), "start": layout.block_starts},
-        schema={"block": pl.Int64, "start": pl.Int64},
+    filled_so_far = cells.select(
+        "line_no", "pos", filled=(pl.col("cell") != "").cast(pl.Int64).cum_sum().over("line_no", order_by="pos")
     )
-    return (
-        candidates.join(blocks, how="cross")
-        .with_columns(shift=pl.col("pos") - pl.col("start"))
-        .filter(pl.col("shift").is_between(-(layout.width - 2), RIGHT_SLACK))
-        .sort("line_no", "block", pl.col("shift").abs(), "shift")
-        .group_by("line_no", "block", maintain_order=True)
-        .first()
-        .sort("line_no", "pos", pl.col("shift").abs())
-        .group_by("line_no", "pos", maintain_order=True)
-        .first()
-        .select("line_no", pl.col("pos").alias("anchor_pos"), "block")
-        .sort("line_no", "anchor_pos")
+    candidates = (
+        cells.filter(
+            number.str.contains(TARGET_NO_PATTERN)
+            & following.str.contains(LEADER_PATTERN).fill_null(False)
+            & ~following.is_in(["是", "否"]).fill_null(False)
+        )
+        .select("line_no", "pos")
+        .sort("line_no", "pos")
+        .with_columns(previous=pl.col("pos").shift(1).over("line_no"))
+    )
+    between = (
+        candidates.with_columns(before=pl.col("pos") - 1, after_leader=pl.col("previous") + 1)
+        .join(
+            filled_so_far.rename({"pos": "before", "filled": "filled_before"}),
+            on=["line_no", "before"],
+            how="left",
+        )
+        .join(
+            filled_so_far.rename({"pos": "after_leader", "filled": "filled_to_leader"}),
+            on=["line_no", "after_leader"],
+            how="left",
+        )
+        .with_columns(filled_between=pl.col("filled_before") - pl.col("filled_to_leader"))
+    )
+    return between.filter(
+        pl.col("previous").is_null()
+        | (pl.col("pos") - pl.col("previous") >= layout.width)
+        | (pl.col("filled_between") == 0)
+        | pl.col("pos").is_in(list(layout.block_starts))
+    ).select(
+        "line_no",
+        pl.col("pos").alias("anchor_pos"),
+        pl.int_range(pl.len()).over("line_no", order_by="pos").cast(pl.Int64).alias("block"),
     )
 
 

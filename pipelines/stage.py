@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from pathlib import Path
 
@@ -38,9 +39,19 @@ class StagedReport:
     quarantine: pl.DataFrame
 
 
-def text_normalized_expr(text: pl.Expr) -> pl.Expr:
-    """The form in which target texts are compared: NFKC, no white space."""
-    return text.str.normalize("NFKC").str.replace_all(r"\s+", "")
+@cache
+def _to_simplified() -> "opencc.OpenCC":
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def normalised_texts(texts: pl.Series) -> pl.Series:
+    """The form in which target texts are compared: NFKC (full-width → half-width), no white space, simplified characters."""
+    folded = texts.str.normalize("NFKC").str.replace_all(r"\s+", "")
+    # one conversion call for the whole report: after white space removal "\n" cannot occur inside a text
+    converted = _to_simplified().convert("\n".join(folded.to_list())).split("\n") if len(folded) else []
+    return pl.Series(texts.name, converted, dtype=pl.String)
 
 
 def stage_period(processed: ProcessedReport) -> pl.DataFrame:
@@ -106,8 +117,7 @@ def stage(processed: ProcessedReport) -> StagedReport:
         pl.lit(plan_year, pl.Int64).alias("plan_year"),
         "target_no",
         "target_text",
-        text_normalized_expr(pl.col("target_text")).alias("text_normalized"),
-    )
+    ).with_columns(text_normalized=normalised_texts(accepted["target_text"]))
     bridge = (
         accepted.select("target_no", pl.col("departments").alias("department_name"))
         .with_columns(position=pl.int_ranges(1, pl.col("department_name").list.len() + 1, dtype=pl.Int64))

@@ -61,11 +61,11 @@ CREATE TABLE IF NOT EXISTS dim_target (
     version            INTEGER NOT NULL,
     target_text        VARCHAR NOT NULL,
     text_normalized    VARCHAR NOT NULL,
-    valid_from_period  VARCHAR NOT NULL REFERENCES dim_period (period_key),
-    valid_to_period    VARCHAR REFERENCES dim_period (period_key),
-    UNIQUE (publisher, plan_year, target_no, version)
+    valid_from_period  VARCHAR NOT NULL,  -- a dim_period key (checked by the foreign_keys asset check)
+    valid_to_period    VARCHAR,          -- a dim_period key or NULL (idem)
+    UNIQUE (publisher, plan_year, target_no, text_normalized)
 );
-COMMENT ON TABLE dim_target IS 'Responsibility targets; one row per target version (publisher, plan year, target_no, version), SCD type 2: valid from valid_from_period until before valid_to_period (NULL: current).';
+COMMENT ON TABLE dim_target IS 'Responsibility targets; one row per target version (publisher, plan year, target_no and its text compared after normalising white space, full-width forms and traditional characters), SCD type 2: valid from valid_from_period until before valid_to_period (NULL: current).';
 
 CREATE TABLE IF NOT EXISTS bridge_target_department (
     target_key      INTEGER NOT NULL REFERENCES dim_target (target_key),

@@ -1,0 +1,82 @@
+-- Comparison views for analysts. Periods are ordered by their end date (2021M11 falls between Q3 and Q4).
+
+CREATE OR REPLACE VIEW v_target_history AS
+WITH progress AS (
+    SELECT v.*, p.end_date AS period_end
+    FROM v_progress v JOIN dim_period p USING (period_key)
+)
+SELECT publisher,
+       plan_year,
+       target_no,
+       arg_max(target_text, period_end) AS target_text,
+       arg_max(leader_name, period_end) AS leader_name,
+       arg_max(lead_department, period_end) AS lead_department,
+       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q1') AS q1_on_schedule,
+       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q2') AS q2_on_schedule,
+       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q3') AS q3_on_schedule,
+       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q4') AS q4_on_schedule,
+       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q1') AS q1_progress,
+       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q2') AS q2_progress,
+       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q3') AS q3_progress,
+       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q4') AS q4_progress,
+       list({'period_key': period_key, 'on_schedule': on_schedule, 'progress_text': progress_text}
+            ORDER BY period_end) AS history,
+       count(*) AS periods_reported
+FROM progress
+GROUP BY publisher, plan_year, target_no;
+COMMENT ON VIEW v_target_history IS 'One row per target (publisher, plan year, target_no): its on-schedule flag and progress per quarter side by side, and every period in history.';
+
+CREATE OR REPLACE VIEW v_target_sequence AS
+SELECT v.*,
+       p.end_date AS period_end,
+       lag(v.period_key) OVER w AS previous_period_key,
+       lag(v.on_schedule) OVER w AS previous_on_schedule,
+       lag(v.progress_text) OVER w AS previous_progress_text
+FROM v_progress v JOIN dim_period p USING (period_key)
+WINDOW w AS (PARTITION BY v.publisher, v.plan_year, v.target_no ORDER BY p.end_date);
+COMMENT ON VIEW v_target_sequence IS 'One row per target and period, with the same target''s previous reported period beside it.';
+
+CREATE OR REPLACE VIEW v_schedule_changes AS
+SELECT publisher, plan_year, target_no, target_text, leader_name, lead_department,
+       previous_period_key, period_key,
+       previous_on_schedule, on_schedule,
+       CASE WHEN previous_on_schedule AND NOT on_schedule THEN 'slipped' ELSE 'caught up' END AS change
+FROM v_target_sequence
+WHERE previous_period_key IS NOT NULL AND previous_on_schedule <> on_schedule;
+COMMENT ON VIEW v_schedule_changes IS 'One row per target and period whose on-schedule flag differs from the previous period''s: slipped (是→否) or caught up (否→是).';
+
+CREATE OR REPLACE VIEW v_stale_progress AS
+SELECT publisher, plan_year, target_no, target_text, leader_name, lead_department,
+       previous_period_key, period_key, progress_text, source_file, source_line
+FROM v_target_sequence
+WHERE previous_period_key IS NOT NULL
+  AND regexp_replace(progress_text, '\s+', '', 'g') = regexp_replace(previous_progress_text, '\s+', '', 'g');
+COMMENT ON VIEW v_stale_progress IS 'One row per target and period whose progress text repeats the previous period''s (white space ignored): nothing new reported.';
+
+CREATE OR REPLACE VIEW v_department_scorecard AS
+WITH involvement AS (
+    SELECT v.publisher, v.period_key, d.department_name, b.is_lead, v.on_schedule
+    FROM v_progress v
+    JOIN bridge_target_department b ON b.target_key = v.target_key AND b.period_key = v.period_key
+    JOIN dim_department d ON d.department_key = b.department_key
+)
+SELECT publisher,
+       period_key,
+       department_name,
+       count(*) FILTER (WHERE is_lead) AS targets_led,
+       count(*) FILTER (WHERE is_lead AND on_schedule) AS led_on_schedule,
+       round(count(*) FILTER (WHERE is_lead AND on_schedule) / nullif(count(*) FILTER (WHERE is_lead), 0), 4)
+           AS share_on_schedule,
+       count(*) AS targets_involved
+FROM involvement
+GROUP BY publisher, period_key, department_name;
+COMMENT ON VIEW v_department_scorecard IS 'One row per publisher, period and department: targets it leads, how many of them are on schedule and the share, and all targets it is named on.';
+
+CREATE OR REPLACE VIEW v_target_changes AS
+SELECT n.publisher, n.plan_year, n.target_no,
+       o.version AS previous_version, o.target_text AS previous_text, o.valid_from_period AS previous_from_period,
+       n.version, n.target_text, n.valid_from_period
+FROM dim_target n
+JOIN dim_target o ON o.publisher = n.publisher AND o.plan_year = n.plan_year AND o.target_no = n.target_no
+                 AND o.version = n.version - 1;
+COMMENT ON VIEW v_target_changes IS 'One row per edit of a target''s text: the version before and the version it opened, with the period each took effect.';
