@@ -161,7 +161,7 @@ def _insert_facts(con: duckdb.DuckDBPyConnection, report_key: int, report: dict)
     params = [report["period_key"], report_key, report["publisher"]]
     con.execute(
         """INSERT INTO fact_target_progress
-           SELECT v.target_key, ?, ?, l.leader_key, f.deadline_text, f.deadline_date, f.progress_text,
+           SELECT v.target_key, ?, ?, l.leader_key, f.target_text, f.deadline_text, f.deadline_date, f.progress_text,
                   f.on_schedule, f.source_line
            FROM stg_facts f
            JOIN {targets} v USING (target_no)

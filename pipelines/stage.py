@@ -125,7 +125,7 @@ def stage(processed: ProcessedReport) -> StagedReport:
         .with_columns(is_lead=pl.col("position") == 1)
     )
     facts = accepted.select(
-        "target_no", "leader_name", "deadline_text", "deadline_date", "progress_text", "on_schedule", "source_line"
+        "target_no", "leader_name", "target_text", "deadline_text", "deadline_date", "progress_text", "on_schedule", "source_line"
     )
     path = processed.report.path
     return StagedReport(

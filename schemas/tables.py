@@ -90,6 +90,7 @@ class FactTargetProgressRow(_Strict):
 
     target_no: int = pa.Field(ge=1, unique=True)
     leader_name: str = pa.Field(str_length={"min_value": 1})
+    target_text: str = pa.Field(str_length={"min_value": 1})
     deadline_text: str
     deadline_date: date = pa.Field(nullable=True)
     progress_text: str
