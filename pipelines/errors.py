@@ -26,6 +26,10 @@ class UnknownHeaderError(ReportRefused):
     """No row of the report looks like the table's header."""
 
 
+class NoRecordsError(ReportRefused):
+    """The report has a header but not a single record under it."""
+
+
 class UndecodableError(ReportRefused):
     """The file's bytes are not text in any encoding duban knows."""
 

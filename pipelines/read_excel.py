@@ -32,13 +32,20 @@ def read_xlsx_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
     import openpyxl
 
     try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+        workbook = openpyxl.load_workbook(io.BytesIO(data))
+        sheet = workbook.worksheets[0]
+        values = [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        if any(v.startswith("=") for row in values for v in row):
+            # formula cells: take Excel's saved result where there is one, else keep the formula as text
+            computed = openpyxl.load_workbook(io.BytesIO(data), data_only=True).worksheets[0]
+            for r, row in enumerate(computed.iter_rows(values_only=True)):
+                for c, value in enumerate(row):
+                    if value is not None and values[r][c].startswith("="):
+                        values[r][c] = cell_text(value)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as error:
         raise ReportRefused(
             path, f"the Excel workbook is damaged or truncated ({error}); open and re-save it, or get a fresh copy"
         ) from None
-    sheet = workbook.worksheets[0]
-    values = [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
     ranges = [(r.min_row - 1, r.max_row, r.min_col - 1, r.max_col) for r in sheet.merged_cells.ranges]
     _fill_merged(values, ranges)
     return _grid(values), "xlsx"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.errors import NoRecordsError
 from pipelines.headers import RECORD_COLUMNS
 from pipelines.layout import Layout, find_layout, long_cells
 
@@ -223,6 +224,10 @@ def reshape_grid(grid: pl.DataFrame, path: Path | str) -> Reshaped:
     layout = find_layout(cells, path)
     lines = _classify_lines(cells, layout)
     data_lines = lines.filter(pl.col("is_data")).select("line_no")
+    if data_lines.is_empty():
+        raise NoRecordsError(
+            path, f"the table has a header (line {layout.header_line}) but no records under it; is the file complete?"
+        )
     data_cells = cells.join(data_lines, on="line_no", how="semi")
     anchors = _anchors(data_cells, layout)
     assigned = _assign_cells(data_cells, anchors, layout)

@@ -23,8 +23,17 @@ def validate_tidy(tidy: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     if failures["index"].is_null().any():
         raise SchemaDefectError(f"tidy records do not match the TidyRecord model:\n{failures}")
     indexed = tidy.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    raw_numbers = indexed.select("index", "target_no_text")
     per_row = (
-        failures.with_columns(pl.col("index").cast(pl.Int64), pl.col("failure_case").fill_null("(empty)"))
+        failures.with_columns(pl.col("index").cast(pl.Int64))
+        .join(raw_numbers, on="index", how="left")
+        .with_columns(
+            # a number that is not a whole number fails as null: show what the file said
+            failure_case=pl.when((pl.col("column") == "target_no") & pl.col("failure_case").is_null())
+            .then(pl.col("target_no_text"))
+            .otherwise(pl.col("failure_case"))
+            .fill_null("(empty)")
+        )
         .group_by("index", maintain_order=True)
         .agg(
             reason=pl.format("failed check {} on {}: {}", "check", "column", "failure_case").str.join("; "),
