@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.ingest import raw_reports, tidy_records
 from assets.partitions import period_partitions
-from assets.resources import RawDirectory, configured_paths, warehouse_resource
+from assets.resources import RawDirectory, Warehouse, configured_paths
 from assets.warehouse import star_schema, v_progress
 
 BUILD_JOB = "build_warehouse"
@@ -29,7 +29,7 @@ def make_definitions(raw_dir: str | os.PathLike | None = None, warehouse: str | 
         jobs=[build_job],
         resources={
             "raw_directory": RawDirectory(path=str(raw_dir or default_raw)),
-            "duckdb": warehouse_resource(warehouse or default_warehouse),
+            "warehouse": Warehouse(path=str(warehouse or default_warehouse)),
         },
         executor=dg.in_process_executor,
     )

@@ -1,41 +1,41 @@
-"""Assets that read a period's raw reports and turn them into tidy, validated records."""
+"""Assets that read a period's raw reports and turn them into tidy, validated records in staging."""
 
-
-from dataclasses import dataclass
+from collections import defaultdict
 
 import dagster as dg
 
 from assets.partitions import period_partitions
-from assets.resources import RawDirectory
+from assets.resources import RawDirectory, Warehouse
 from pipelines.errors import DubanError
 from pipelines.process import ProcessedReport, process_report
-from pipelines.reports import RawReport, discover_report_files, read_report
+from pipelines.reports import discover_report_files, read_report
+from pipelines.staging import FailedReport
 
-
-@dataclass
-class FailedReport:
-    """A report of this period that could not be processed, with the reason."""
-
-    source_file: str
-    sha256: str
-    period_key: str | None
-    error: str
+SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 class RawReportsConfig(dg.Config):
-    """Which files to read; empty means every file under the raw directory whose period is this partition."""
+    """Which files to read; empty means every file under the raw directory."""
 
     files: list[str] = []
 
 
-@dg.asset(partitions_def=period_partitions, group_name="ingest", kinds={"python", "polars"})
+@dg.asset(
+    partitions_def=period_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="ingest",
+    kinds={"python", "polars"},
+)
 def raw_reports(
-    context: dg.AssetExecutionContext, config: RawReportsConfig, raw_directory: RawDirectory
-) -> list:
-    """The raw reports of one period, read into grids of cells; one item per file."""
+    context: dg.AssetExecutionContext, config: RawReportsConfig, raw_directory: RawDirectory, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """The raw reports of the run's periods read into grids of cells and staged; one entry per file."""
     root = raw_directory.root
+    periods = set(context.partition_keys)
     paths = [root / f for f in config.files] if config.files else discover_report_files(root)
-    reports: list[RawReport] = []
+    staging = warehouse.staging
+    staged: dict[str, list[str]] = defaultdict(list)
+    lines = 0
     unreadable: list[str] = []
     for path in paths:
         try:
@@ -43,42 +43,52 @@ def raw_reports(
         except DubanError as error:
             unreadable.append(str(error))
             continue
-        if report.period.key == context.partition_key:
-            reports.append(report)
+        if report.period.key in periods:
+            staged[report.period.key].append(staging.write_raw(report))
+            lines += report.grid.height
+    for period in periods:
+        staging.write_period(period, staged.get(period, []))
     for message in unreadable:
         context.log.warning(f"skipped unreadable file: {message}")
-    context.add_output_metadata(
-        {
-            "files": len(reports),
-            "lines": sum(r.grid.height for r in reports),
-            "source_files": dg.MetadataValue.md("\n".join(f"- {r.source_file}" for r in reports) or "(none)"),
+    return dg.MaterializeResult(
+        metadata={
+            "files": sum(len(keys) for keys in staged.values()),
+            "lines": lines,
+            "files_per_period": dg.MetadataValue.json({p: len(staged.get(p, [])) for p in sorted(periods)}),
             "unreadable_files": len(unreadable),
         }
     )
-    return reports
 
 
-@dg.asset(partitions_def=period_partitions, group_name="staging", kinds={"polars", "pandera"})
-def tidy_records(
-    context: dg.AssetExecutionContext, raw_reports: list[RawReport]
-) -> list:
-    """Each report of the period reshaped, normalised and validated; one item per report."""
-    results: list[ProcessedReport | FailedReport] = []
-    for report in raw_reports:
-        try:
-            results.append(process_report(report))
-        except DubanError as error:
-            context.log.error(f"report failed: {error}")
-            results.append(FailedReport(report.source_file, report.sha256, report.period.key, error.reason))
-    processed = [r for r in results if isinstance(r, ProcessedReport)]
-    context.add_output_metadata(
-        {
-            "reports": len(processed),
-            "failed_reports": len(results) - len(processed),
-            "records_read": sum(r.records_read for r in processed),
-            "accepted": sum(r.accepted.height for r in processed),
-            "quarantined": sum(r.quarantine.height for r in processed),
-        }
-    )
-    return results
-
+@dg.asset(
+    deps=[raw_reports],
+    partitions_def=period_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="staging",
+    kinds={"polars", "pandera"},
+)
+def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Each staged report reshaped, normalised and validated into accepted and quarantined rows; one set per report."""
+    staging = warehouse.staging
+    totals = {"reports": 0, "failed_reports": 0, "records_read": 0, "accepted": 0, "quarantined": 0, "reused": 0}
+    for period in context.partition_keys:
+        for key in staging.read_period(period):
+            if staging.has_processed(key):
+                totals["reused"] += 1
+                result = staging.read_processed(key)
+            else:
+                report = staging.read_raw(key)
+                try:
+                    result = process_report(report)
+                except DubanError as error:
+                    context.log.error(f"report failed: {error}")
+                    result = FailedReport(report.source_file, report.sha256, report.period.key, error.reason)
+                staging.write_processed(key, result)
+            if isinstance(result, ProcessedReport):
+                totals["reports"] += 1
+                totals["records_read"] += result.records_read
+                totals["accepted"] += result.accepted.height
+                totals["quarantined"] += result.quarantine.height
+            else:
+                totals["failed_reports"] += 1
+    return dg.MaterializeResult(metadata=totals)

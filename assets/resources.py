@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
+
+from pipelines.load import ensure_schema
+from pipelines.publish import prepare_working, publish, work_dir
+from pipelines.staging import StagingArea
 
 DEFAULT_RAW_DIR = "raw"
 DEFAULT_WAREHOUSE = "warehouse/duban.duckdb"
@@ -22,10 +29,30 @@ class RawDirectory(dg.ConfigurableResource):
         return Path(self.path).resolve()
 
 
-def warehouse_resource(path: str | os.PathLike) -> DuckDBResource:
-    """The DuckDB warehouse file, its folder created if missing."""
-    Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
-    return DuckDBResource(database=str(Path(path).resolve()))
+class Warehouse(dg.ConfigurableResource):
+    """The published DuckDB file analysts open, with the working copy and staging files the pipeline writes."""
+
+    path: str
+
+    @property
+    def published(self) -> Path:
+        return Path(self.path).resolve()
+
+    @property
+    def staging(self) -> StagingArea:
+        return StagingArea(work_dir(self.published) / "staging")
+
+    @contextmanager
+    def connect_working(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection to the working database, its schema in place."""
+        working = prepare_working(self.published)
+        with DuckDBResource(database=str(working)).get_connection() as con:
+            ensure_schema(con)
+            yield con
+
+    def publish(self) -> Path:
+        """Atomically replace the published file with the working database."""
+        return publish(self.published)
 
 
 def configured_paths() -> tuple[str, str]:

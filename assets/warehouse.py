@@ -1,17 +1,17 @@
-"""Assets that load tidy records into the DuckDB star schema and publish the analyst view."""
-
+"""Assets that load staged records into the DuckDB star schema and publish it for analysts."""
 
 import dagster as dg
 import polars as pl
-from dagster_duckdb import DuckDBResource
 
-from assets.ingest import FailedReport
+from assets.ingest import SINGLE_RUN, tidy_records
 from assets.partitions import period_partitions
+from assets.resources import Warehouse
 from pipelines import checks
 from pipelines.errors import DubanError
-from pipelines.load import ensure_schema, load_report, record_failed_report
+from pipelines.load import load_report, record_failed_report
 from pipelines.process import ProcessedReport
 from pipelines.stage import stage
+from pipelines.staging import FailedReport
 
 WAREHOUSE_POOL = "duban_warehouse"
 STAR_TABLES = [
@@ -29,7 +29,7 @@ FACT = dg.AssetKey("fact_target_progress")
 _specs = [
     dg.AssetSpec(
         name,
-        deps=["tidy_records"] if name != "fact_target_progress" else ["tidy_records", *STAR_TABLES[:6]],
+        deps=[tidy_records] if name != "fact_target_progress" else [tidy_records, *STAR_TABLES[:6]],
         group_name="warehouse",
         kinds={"duckdb"},
         partitions_def=period_partitions,
@@ -44,42 +44,62 @@ _checks = [
 ]
 
 
-@dg.multi_asset(specs=_specs, check_specs=_checks, partitions_def=period_partitions, pool=WAREHOUSE_POOL)
-def star_schema(context: dg.AssetExecutionContext, tidy_records: list, duckdb: DuckDBResource):
-    """Load each report of the period into the star schema, one transaction per report."""
-    period_key = context.partition_key
+def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str) -> tuple[dict, dict]:
+    """Load every staged report of one period, oldest first; returns (outcomes, failures) by file."""
     outcomes: dict[str, str] = {}
     failures: dict[str, str] = {}
-    with duckdb.get_connection() as con:
-        ensure_schema(con)
-        for item in tidy_records:
-            if isinstance(item, FailedReport):
-                record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error)
-                failures[item.source_file] = item.error
-                continue
-            assert isinstance(item, ProcessedReport)
-            try:
-                staged = stage(item)
-            except DubanError as error:
-                record_failed_report(con, item.report.source_file, item.report.sha256, period_key, error.reason)
-                failures[item.report.source_file] = error.reason
-                continue
-            outcome = load_report(con, staged)
-            outcomes[item.report.source_file] = outcome.status
-            context.log.info(f"{item.report.source_file}: {outcome.status} as report {outcome.report_key}")
-        counts = {
-            table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES
-        }
-        (period_facts,) = con.execute(
-            "SELECT count(*) FROM fact_target_progress WHERE period_key = ?", [period_key]
-        ).fetchone()
-        reconciliation = checks.reconciliation(con, period_key)
+    staging = warehouse.staging
+    for key in staging.read_period(period_key):
+        item = staging.read_processed(key)
+        if isinstance(item, FailedReport):
+            record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error)
+            failures[item.source_file] = item.error
+            continue
+        assert isinstance(item, ProcessedReport)
+        try:
+            staged = stage(item)
+        except DubanError as error:
+            record_failed_report(con, item.report.source_file, item.report.sha256, period_key, error.reason)
+            failures[item.report.source_file] = error.reason
+            continue
+        outcome = load_report(con, staged)
+        outcomes[item.report.source_file] = outcome.status
+        context.log.info(f"{item.report.source_file}: {outcome.status} as report {outcome.report_key}")
+    return outcomes, failures
+
+
+@dg.multi_asset(
+    specs=_specs,
+    check_specs=_checks,
+    partitions_def=period_partitions,
+    backfill_policy=SINGLE_RUN,
+    pool=WAREHOUSE_POOL,
+)
+def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Load each report of the run's periods into the working star schema, one transaction per report."""
+    periods = context.partition_keys
+    outcomes: dict[str, str] = {}
+    failures: dict[str, str] = {}
+    with warehouse.connect_working() as con:
+        for period_key in periods:
+            loaded, failed = _load_period(context, con, warehouse, period_key)
+            outcomes.update(loaded)
+            failures.update(failed)
+        counts = {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES}
+        period_facts = dict(
+            con.execute(
+                """SELECT period_key, count(*) FROM fact_target_progress
+                   WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
+                [periods],
+            ).fetchall()
+        )
+        reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
         duplicates = checks.duplicate_keys(con)
         orphans = checks.orphan_references(con)
     for table in STAR_TABLES:
         metadata = {"row_count": dg.MetadataValue.int(counts[table])}
         if table == "fact_target_progress":
-            metadata["period_row_count"] = dg.MetadataValue.int(period_facts)
+            metadata["period_row_counts"] = dg.MetadataValue.json({p: period_facts.get(p, 0) for p in periods})
         if table == "dim_report":
             metadata["reports"] = dg.MetadataValue.json({**outcomes, **{f: "failed" for f in failures}})
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
@@ -112,24 +132,34 @@ def star_schema(context: dg.AssetExecutionContext, tidy_records: list, duckdb: D
 @dg.asset(
     deps=STAR_TABLES,
     partitions_def=period_partitions,
+    backfill_policy=SINGLE_RUN,
     group_name="marts",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,
 )
-def v_progress(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """The flat analyst view; one row per target and period."""
-    with duckdb.get_connection() as con:
-        ensure_schema(con)
-        (rows,) = con.execute(
-            "SELECT count(*) FROM v_progress WHERE period_key = ?", [context.partition_key]
-        ).fetchone()
+def v_progress(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """The flat analyst view (one row per target and period), published with the whole warehouse."""
+    periods = context.partition_keys
+    with warehouse.connect_working() as con:
+        rows = dict(
+            con.execute(
+                """SELECT period_key, count(*) FROM v_progress
+                   WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
+                [periods],
+            ).fetchall()
+        )
         preview = con.execute(
-            """SELECT target_no, leader_name, on_schedule, lead_department FROM v_progress
-               WHERE period_key = ? ORDER BY publisher, target_no LIMIT 10""",
-            [context.partition_key],
+            """SELECT period_key, publisher, target_no, leader_name, on_schedule, lead_department FROM v_progress
+               WHERE period_key IN (SELECT unnest(?::VARCHAR[])) ORDER BY period_key, publisher, target_no LIMIT 10""",
+            [periods],
         ).pl()
+    published = warehouse.publish()
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
         table = str(preview)
     return dg.MaterializeResult(
-        metadata={"period_row_count": dg.MetadataValue.int(rows), "preview": dg.MetadataValue.md(table)}
+        metadata={
+            "period_row_counts": dg.MetadataValue.json({p: rows.get(p, 0) for p in periods}),
+            "published": dg.MetadataValue.path(str(published)),
+            "preview": dg.MetadataValue.md(table),
+        }
     )

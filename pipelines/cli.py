@@ -38,6 +38,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
     from assets.definitions import BUILD_JOB, make_definitions
     from assets.partitions import period_partitions
     from assets.resources import configured_paths
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
@@ -50,24 +51,32 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
     for error in refused:
         _say(f"  refused {error}")
     instance = get_instance()
-    known = set(instance.get_dynamic_partitions(period_partitions.name))
+    known = instance.get_dynamic_partitions(period_partitions.name)
     new = [key for key in by_period if key not in known]
     if new:
         instance.add_dynamic_partitions(period_partitions.name, new)
-    job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
     failed_runs = []
-    for number, (period_key, reports) in enumerate(by_period.items(), start=1):
-        _say(f"duban: [{number}/{len(by_period)}] period {period_key}: {len(reports)} report(s)")
-        run_config = {
-            "ops": {"raw_reports": {"config": {"files": [r.source_file for r in reports]}}},
-            "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
-        }
+    if by_period:
+        job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
+        order = instance.get_dynamic_partitions(period_partitions.name)
+        positions = sorted(order.index(key) for key in by_period)
+        first, last = order[positions[0]], order[positions[-1]]
+        files = [r.source_file for reports in by_period.values() for r in reports]
+        _say(
+            f"duban: building {len(by_period)} period(s) ({', '.join(by_period)}) from {len(files)} file(s) in one run"
+        )
         result = job.execute_in_process(
-            instance=instance, partition_key=period_key, run_config=run_config, raise_on_error=False
+            instance=instance,
+            run_config={
+                "ops": {"raw_reports": {"config": {"files": files}}},
+                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
+            },
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            raise_on_error=False,
         )
         if not result.success:
-            failed_runs.append(period_key)
-            _say(f"  run {result.run_id} for {period_key} failed; see `duban dev` (Dagster UI) for its logs")
+            failed_runs.append(result.run_id)
+            _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
     rows = report_rows(warehouse_path, [r.sha256 for reports in by_period.values() for r in reports])
     table = [
         [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]

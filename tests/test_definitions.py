@@ -56,7 +56,7 @@ def test_environment_chooses_paths(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DUBAN_WAREHOUSE", str(tmp_path / "w" / "x.duckdb"))
     resources = make_definitions().resources
     assert resources["raw_directory"].path == str(tmp_path / "elsewhere")
-    assert resources["duckdb"].database == str(tmp_path / "w" / "x.duckdb")
+    assert resources["warehouse"].published == tmp_path / "w" / "x.duckdb"
 
 
 def test_materialization_passes_every_check(raw_dir: Path, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_materialization_passes_every_check(raw_dir: Path, tmp_path: Path) -> No
         materialized = {
             m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("star_schema")
         }
-        assert materialized["fact_target_progress"]["period_row_count"].value == 54
+        assert materialized["fact_target_progress"]["period_row_counts"].value == {"2021Q1": 54}
         assert materialized["quarantine"]["row_count"].value == 4
         tidy = result.asset_materializations_for_node("tidy_records")[0].metadata
         assert (tidy["records_read"].value, tidy["accepted"].value, tidy["quarantined"].value) == (58, 54, 4)

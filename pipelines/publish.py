@@ -1,0 +1,55 @@
+"""The working database the pipeline writes, and its atomic publication as the file analysts open."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+
+
+def work_dir(published: Path) -> Path:
+    """Where the pipeline keeps its working database and staging files, beside the published file."""
+    return published.parent / ".work"
+
+
+def working_path(published: Path) -> Path:
+    """The working database for a published warehouse file."""
+    return work_dir(published) / published.name
+
+
+def prepare_working(published: Path) -> Path:
+    """The working database, started from the published file when there is none yet."""
+    working = working_path(published)
+    working.parent.mkdir(parents=True, exist_ok=True)
+    if not working.exists() and published.exists():
+        shutil.copyfile(published, working)
+    return working
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(published: Path) -> Path:
+    """Checkpoint the working database and rename a complete copy over the published file.
+
+    Readers that opened the old file keep reading it; readers that open the path afterwards see the new
+    one. Nothing ever sees a half-written file: the copy is complete and synced before the rename.
+    """
+    working = working_path(published)
+    with duckdb.connect(str(working)) as con:
+        con.execute("CHECKPOINT")
+    for leftover in published.parent.glob(f".{published.name}.publishing-*"):
+        leftover.unlink(missing_ok=True)  # from a publish that was killed halfway
+    staging = published.with_name(f".{published.name}.publishing-{os.getpid()}")
+    shutil.copyfile(working, staging)
+    _fsync(staging)
+    os.replace(staging, published)
+    _fsync(published.parent)
+    return published

@@ -1,0 +1,148 @@
+"""The staging area between assets: each report's grid and processed records as Parquet, keyed by content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.periods import Period
+from pipelines.process import ProcessedReport
+from pipelines.reports import RawReport
+
+
+@dataclass
+class FailedReport:
+    """A report that could not be processed, with the reason."""
+
+    source_file: str
+    sha256: str
+    period_key: str | None
+    error: str
+
+
+@cache
+def code_fingerprint() -> str:
+    """A hash of duban's transformation code and config: staged results from other code are not reused."""
+    digest = hashlib.sha256()
+    for package in ("pipelines", "schemas"):
+        root = Path(__file__).resolve().parent.parent / package
+        for path in sorted(root.glob("*.py")) + sorted(root.glob("*.toml")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def report_key(report: RawReport) -> str:
+    """A staged report's key: its content and its place under the raw directory."""
+    place = hashlib.sha256(report.source_file.encode("utf-8")).hexdigest()[:12]
+    return f"{report.sha256[:32]}-{place}"
+
+
+def _write_json(path: Path, value: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+class StagingArea:
+    """Files the assets hand to each other: reports/<key>/… and periods/<period>.json."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _dir(self, key: str) -> Path:
+        path = self.root / "reports" / key
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_raw(self, report: RawReport) -> str:
+        """Stage a read report (its grid and what it says about itself); returns its key."""
+        key = report_key(report)
+        folder = self._dir(key)
+        _write_parquet(folder / "grid.parquet", report.grid)
+        _write_json(
+            folder / "raw.json",
+            {
+                "path": str(report.path),
+                "source_file": report.source_file,
+                "sha256": report.sha256,
+                "modified_at": report.modified_at.isoformat(),
+                "encoding": report.encoding,
+                "reader": report.reader,
+                "title": report.title,
+                "publisher": report.publisher,
+                "period_key": report.period.key,
+            },
+        )
+        return key
+
+    def read_raw(self, key: str, with_grid: bool = True) -> RawReport:
+        """A staged report; without its grid when only its identity is needed."""
+        folder = self.root / "reports" / key
+        meta = json.loads((folder / "raw.json").read_text(encoding="utf-8"))
+        return RawReport(
+            path=Path(meta["path"]),
+            source_file=meta["source_file"],
+            sha256=meta["sha256"],
+            modified_at=datetime.fromisoformat(meta["modified_at"]),
+            encoding=meta["encoding"],
+            reader=meta["reader"],
+            title=meta["title"],
+            publisher=meta["publisher"],
+            period=Period.from_key(meta["period_key"]),
+            grid=pl.read_parquet(folder / "grid.parquet") if with_grid else pl.DataFrame(),
+        )
+
+    def _processed_marker(self, key: str) -> Path:
+        return self.root / "reports" / key / f"processed-{code_fingerprint()}.json"
+
+    def has_processed(self, key: str) -> bool:
+        return self._processed_marker(key).exists()
+
+    def write_processed(self, key: str, result: ProcessedReport | FailedReport) -> None:
+        """Stage a report's accepted and quarantined rows, or its failure."""
+        folder = self._dir(key)
+        if isinstance(result, FailedReport):
+            _write_json(self._processed_marker(key), {"failed": True, "error": result.error})
+            return
+        _write_parquet(folder / "accepted.parquet", result.accepted)
+        _write_parquet(folder / "quarantine.parquet", result.quarantine)
+        _write_json(self._processed_marker(key), {"failed": False, "skipped_lines": result.skipped_lines})
+
+    def read_processed(self, key: str) -> ProcessedReport | FailedReport:
+        folder = self.root / "reports" / key
+        meta = json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
+        report = self.read_raw(key, with_grid=False)
+        if meta["failed"]:
+            return FailedReport(report.source_file, report.sha256, report.period.key, meta["error"])
+        return ProcessedReport(
+            report=report,
+            accepted=pl.read_parquet(folder / "accepted.parquet"),
+            quarantine=pl.read_parquet(folder / "quarantine.parquet"),
+            skipped_lines=meta["skipped_lines"],
+        )
+
+    def write_period(self, period_key: str, keys: list[str]) -> None:
+        """The reports of a period, in load order (oldest file first)."""
+        (self.root / "periods").mkdir(parents=True, exist_ok=True)
+        _write_json(self.root / "periods" / f"{period_key}.json", keys)
+
+    def read_period(self, period_key: str) -> list[str]:
+        path = self.root / "periods" / f"{period_key}.json"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no staged reports for period {period_key}: materialize raw_reports for it first"
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
