@@ -96,6 +96,23 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
     return 0
 
 
+def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser) -> int:
+    """Print a query's result from the published warehouse; never writes."""
+    from assets.resources import configured_paths
+    from pipelines.query import run_query
+
+    if bool(query) == bool(file):
+        parser.error("duban sql takes a query or --file FILE, not both and not neither")
+    text = Path(file).read_text(encoding="utf-8") if file else query
+    path = Path(warehouse or configured_paths()[1]).resolve()
+    try:
+        _say(run_query(path, text, max_rows))
+    except DubanError as error:
+        print(f"duban sql: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def dev(extra: list[str]) -> int:
     """Start `dagster dev` on this project with duban's Dagster home, so `duban build` runs show up."""
     home = dagster_home()
@@ -114,11 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         "--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)"
     )
     build_cmd.add_argument("--verbose", action="store_true", help="show Dagster's step-by-step log")
+    sql_cmd = commands.add_parser("sql", help="run a query read-only against the published warehouse")
+    sql_cmd.add_argument("query", nargs="?", help="the SQL to run (or use --file)")
+    sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
+    sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
+    sql_cmd.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.raw, args.warehouse, args.verbose)
+    if args.command == "sql":
+        return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
     return dev(args.args)
 
 

@@ -9,6 +9,7 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
+from pipelines.catalog import apply_comments
 from pipelines.stage import StagedReport
 from schemas import schema_file
 
@@ -25,6 +26,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse tables and views if they do not exist yet."""
     con.execute(schema_file("warehouse.sql"))
     con.execute(schema_file("views.sql"))
+    apply_comments(con)
 
 
 @contextmanager

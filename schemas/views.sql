@@ -24,7 +24,6 @@ SELECT publisher,
        count(*) AS periods_reported
 FROM progress
 GROUP BY publisher, plan_year, target_no;
-COMMENT ON VIEW v_target_history IS 'One row per target (publisher, plan year, target_no): its on-schedule flag and progress per quarter side by side, and every period in history.';
 
 CREATE OR REPLACE VIEW v_target_sequence AS
 SELECT v.*,
@@ -34,7 +33,6 @@ SELECT v.*,
        lag(v.progress_text) OVER w AS previous_progress_text
 FROM v_progress v JOIN dim_period p USING (period_key)
 WINDOW w AS (PARTITION BY v.publisher, v.plan_year, v.target_no ORDER BY p.end_date);
-COMMENT ON VIEW v_target_sequence IS 'One row per target and period, with the same target''s previous reported period beside it.';
 
 CREATE OR REPLACE VIEW v_schedule_changes AS
 SELECT publisher, plan_year, target_no, target_text, leader_name, lead_department,
@@ -43,7 +41,6 @@ SELECT publisher, plan_year, target_no, target_text, leader_name, lead_departmen
        CASE WHEN previous_on_schedule AND NOT on_schedule THEN 'slipped' ELSE 'caught up' END AS change
 FROM v_target_sequence
 WHERE previous_period_key IS NOT NULL AND previous_on_schedule <> on_schedule;
-COMMENT ON VIEW v_schedule_changes IS 'One row per target and period whose on-schedule flag differs from the previous period''s: slipped (是→否) or caught up (否→是).';
 
 CREATE OR REPLACE VIEW v_stale_progress AS
 SELECT publisher, plan_year, target_no, target_text, leader_name, lead_department,
@@ -51,7 +48,6 @@ SELECT publisher, plan_year, target_no, target_text, leader_name, lead_departmen
 FROM v_target_sequence
 WHERE previous_period_key IS NOT NULL
   AND regexp_replace(progress_text, '\s+', '', 'g') = regexp_replace(previous_progress_text, '\s+', '', 'g');
-COMMENT ON VIEW v_stale_progress IS 'One row per target and period whose progress text repeats the previous period''s (white space ignored): nothing new reported.';
 
 CREATE OR REPLACE VIEW v_department_scorecard AS
 WITH involvement AS (
@@ -70,7 +66,6 @@ SELECT publisher,
        count(*) AS targets_involved
 FROM involvement
 GROUP BY publisher, period_key, department_name;
-COMMENT ON VIEW v_department_scorecard IS 'One row per publisher, period and department: targets it leads, how many of them are on schedule and the share, and all targets it is named on.';
 
 CREATE OR REPLACE VIEW v_target_changes AS
 SELECT n.publisher, n.plan_year, n.target_no,
@@ -79,4 +74,3 @@ SELECT n.publisher, n.plan_year, n.target_no,
 FROM dim_target n
 JOIN dim_target o ON o.publisher = n.publisher AND o.plan_year = n.plan_year AND o.target_no = n.target_no
                  AND o.version = n.version - 1;
-COMMENT ON VIEW v_target_changes IS 'One row per edit of a target''s text: the version before and the version it opened, with the period each took effect.';

@@ -14,7 +14,6 @@ CREATE TABLE IF NOT EXISTS dim_period (
     end_date            DATE NOT NULL,
     year_elapsed_share  DOUBLE NOT NULL
 );
-COMMENT ON TABLE dim_period IS 'Reporting periods; one row per period (2021Q1, or 2021M11 for a month-end report).';
 
 CREATE TABLE IF NOT EXISTS dim_report (
     report_key        INTEGER PRIMARY KEY,
@@ -35,7 +34,6 @@ CREATE TABLE IF NOT EXISTS dim_report (
     superseded_by     INTEGER,
     loaded_at         TIMESTAMP NOT NULL
 );
-COMMENT ON TABLE dim_report IS 'Ingested files; one row per file version loaded (or refused), with its counts and status.';
 
 CREATE TABLE IF NOT EXISTS dim_leader (
     leader_key   INTEGER PRIMARY KEY,
@@ -43,7 +41,6 @@ CREATE TABLE IF NOT EXISTS dim_leader (
     leader_name  VARCHAR NOT NULL,
     UNIQUE (publisher, leader_name)
 );
-COMMENT ON TABLE dim_leader IS 'Vice-mayors in charge (市政府领导); one row per publisher and leader name.';
 
 CREATE TABLE IF NOT EXISTS dim_department (
     department_key   INTEGER PRIMARY KEY,
@@ -51,7 +48,6 @@ CREATE TABLE IF NOT EXISTS dim_department (
     department_name  VARCHAR NOT NULL,
     UNIQUE (publisher, department_name)
 );
-COMMENT ON TABLE dim_department IS 'Responsible departments (责任单位); one row per publisher and department name.';
 
 CREATE TABLE IF NOT EXISTS dim_target (
     target_key         INTEGER PRIMARY KEY,
@@ -65,7 +61,6 @@ CREATE TABLE IF NOT EXISTS dim_target (
     valid_to_period    VARCHAR,          -- a dim_period key or NULL (idem)
     UNIQUE (publisher, plan_year, target_no, text_normalized)
 );
-COMMENT ON TABLE dim_target IS 'Responsibility targets; one row per target version (publisher, plan year, target_no and its text compared after normalising white space, full-width forms and traditional characters), SCD type 2: valid from valid_from_period until before valid_to_period (NULL: current).';
 
 CREATE TABLE IF NOT EXISTS bridge_target_department (
     target_key      INTEGER NOT NULL REFERENCES dim_target (target_key),
@@ -75,7 +70,6 @@ CREATE TABLE IF NOT EXISTS bridge_target_department (
     is_lead         BOOLEAN NOT NULL,
     PRIMARY KEY (target_key, period_key, position)
 );
-COMMENT ON TABLE bridge_target_department IS 'Departments responsible for a target version in a period; one row per target version, period and department, position 1 leading.';
 
 CREATE TABLE IF NOT EXISTS fact_target_progress (
     target_key     INTEGER NOT NULL REFERENCES dim_target (target_key),
@@ -90,7 +84,6 @@ CREATE TABLE IF NOT EXISTS fact_target_progress (
     source_line    INTEGER NOT NULL,
     PRIMARY KEY (target_key, period_key)
 );
-COMMENT ON TABLE fact_target_progress IS 'Progress on targets; one row per target and period, from the latest report of that period.';
 
 CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_key  INTEGER PRIMARY KEY,
@@ -105,7 +98,6 @@ CREATE TABLE IF NOT EXISTS quarantine (
     raw_cells       VARCHAR[] NOT NULL,
     raw_text        VARCHAR NOT NULL
 );
-COMMENT ON TABLE quarantine IS 'Records that could not be loaded; one row per rejected record, with file, line, reason and the raw cells.';
 
 CREATE OR REPLACE VIEW v_progress AS
 WITH departments AS (
@@ -142,4 +134,3 @@ JOIN dim_period p ON p.period_key = f.period_key
 JOIN dim_leader l USING (leader_key)
 JOIN dim_report r USING (report_key)
 LEFT JOIN departments d ON d.target_key = f.target_key AND d.period_key = f.period_key;
-COMMENT ON VIEW v_progress IS 'Flat progress for people who do not want joins; one row per target and period.';

@@ -73,3 +73,11 @@ def seed_build(tmp_path_factory: pytest.TempPathFactory) -> BuildRun:
     run = run_build(raw, root / "warehouse" / "duban.duckdb", root / "dagster_home")
     assert run.returncode == 0, run.stdout + run.stderr
     return run
+
+
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory):
+    """Seed Q1 plus Q2 (text), Q3 (xlsx) and Q4 (GB18030 CSV) of the same targets, and two bad files, built once."""
+    from tests.history_fixture import build_history
+
+    return build_history(tmp_path_factory)

@@ -1,0 +1,46 @@
+"""Write the descriptions in schemas/catalog.toml as COMMENTs on every warehouse table, view and column."""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cache
+
+import duckdb
+
+from schemas import schema_file
+
+
+@cache
+def catalog() -> dict:
+    """The parsed catalog: shared column descriptions and per-table comments and overrides."""
+    return tomllib.loads(schema_file("catalog.toml"))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
+    """COMMENT every described table, view and column that exists in the database."""
+    shared = catalog()["columns"]
+    kinds = dict(
+        con.execute(
+            """SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE NOT internal
+               UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"""
+        ).fetchall()
+    )
+    columns = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal ORDER BY table_name, column_index"
+    ).fetchall()
+    for name, spec in catalog()["tables"].items():
+        if name in kinds:
+            con.execute(f"COMMENT ON {kinds[name]} {_identifier(name)} IS {_literal(spec['comment'])}")
+    for table, column in columns:
+        own = catalog()["tables"].get(table, {}).get("columns", {})
+        text = own.get(column) or shared.get(column)
+        if text:
+            con.execute(f"COMMENT ON COLUMN {_identifier(table)}.{_identifier(column)} IS {_literal(text)}")
