@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from assets.exports import parquet_export
 from assets.ingest import raw_reports, tidy_records
 from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse, configured_paths
@@ -25,7 +26,7 @@ def make_definitions(raw_dir: str | os.PathLike | None = None, warehouse: str | 
     """duban's definitions for a raw directory and warehouse file (defaults: DUBAN_RAW, DUBAN_WAREHOUSE)."""
     default_raw, default_warehouse = configured_paths()
     return dg.Definitions(
-        assets=[raw_reports, tidy_records, star_schema, v_progress],
+        assets=[raw_reports, tidy_records, star_schema, v_progress, parquet_export],
         jobs=[build_job],
         resources={
             "raw_directory": RawDirectory(path=str(raw_dir or default_raw)),

@@ -1,0 +1,27 @@
+"""Asset that exports the published warehouse to Parquet for BI tools without a DuckDB driver."""
+
+import dagster as dg
+
+from assets.ingest import SINGLE_RUN
+from assets.partitions import period_partitions
+from assets.resources import Warehouse
+from assets.warehouse import v_progress
+from pipelines.export import export_parquet
+
+
+@dg.asset(
+    deps=[v_progress],
+    partitions_def=period_partitions,
+    backfill_policy=SINGLE_RUN,
+    group_name="exports",
+    kinds={"parquet"},
+)
+def parquet_export(warehouse: Warehouse) -> dg.MaterializeResult:
+    """Every table and view of the published warehouse as Parquet (the fact partitioned by period); one file per table."""
+    counts = export_parquet(warehouse.published)
+    return dg.MaterializeResult(
+        metadata={
+            "directory": dg.MetadataValue.path(str(warehouse.published.parent / "parquet")),
+            "rows": dg.MetadataValue.json(counts),
+        }
+    )
