@@ -9,6 +9,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import duckdb
+
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, get_instance
 from pipelines.reports import RawReport, discover_report_files, read_report
@@ -113,6 +115,22 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
     return 0
 
 
+def serve_command(warehouse: str | None, host: str, port: int, token: str | None) -> int:
+    """Run the Quack server until interrupted."""
+    from assets.resources import configured_paths
+    from pipelines.serve import serve
+
+    path = Path(warehouse or configured_paths()[1]).resolve()
+    try:
+        serve(path, host, port, token, say=_say)
+    except KeyboardInterrupt:
+        _say("duban serve: stopped")
+    except (DubanError, duckdb.Error) as error:
+        print(f"duban serve: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def dev(extra: list[str]) -> int:
     """Start `dagster dev` on this project with duban's Dagster home, so `duban build` runs show up."""
     home = dagster_home()
@@ -136,11 +154,18 @@ def main(argv: list[str] | None = None) -> int:
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
     sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     sql_cmd.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
+    serve_cmd = commands.add_parser("serve", help="serve the published warehouse read-only over DuckDB's Quack protocol")
+    serve_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
+    serve_cmd.add_argument("--port", type=int, default=9494, help="port (default 9494)")
+    serve_cmd.add_argument("--token", help="token clients must present (default: $DUBAN_TOKEN); required")
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.raw, args.warehouse, args.verbose)
+    if args.command == "serve":
+        return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
     if args.command == "sql":
         return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
     return dev(args.args)
