@@ -6,20 +6,13 @@ import os
 
 import dagster as dg
 
+from assets.automation import daily_catch_up, quarterly_review, raw_directory_sensor
 from assets.exports import parquet_export
 from assets.ingest import raw_reports, tidy_records
-from assets.partitions import period_partitions
+from assets.jobs import BUILD_JOB, build_job
 from assets.resources import RawDirectory, Warehouse, configured_paths
 from assets.warehouse import star_schema, v_progress
 
-BUILD_JOB = "build_warehouse"
-
-build_job = dg.define_asset_job(
-    BUILD_JOB,
-    selection=dg.AssetSelection.all(),
-    partitions_def=period_partitions,
-    description="Read, reshape, validate and load every report of one period, then refresh v_progress.",
-)
 
 
 def make_definitions(raw_dir: str | os.PathLike | None = None, warehouse: str | os.PathLike | None = None) -> dg.Definitions:
@@ -28,6 +21,8 @@ def make_definitions(raw_dir: str | os.PathLike | None = None, warehouse: str | 
     return dg.Definitions(
         assets=[raw_reports, tidy_records, star_schema, v_progress, parquet_export],
         jobs=[build_job],
+        sensors=[raw_directory_sensor],
+        schedules=[daily_catch_up, quarterly_review],
         resources={
             "raw_directory": RawDirectory(path=str(raw_dir or default_raw)),
             "warehouse": Warehouse(path=str(warehouse or default_warehouse)),

@@ -1,0 +1,97 @@
+"""What the raw directory holds, file by file, and what changed since the last look (cheap on thousands of files)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipelines.errors import DubanError
+from pipelines.reports import discover_report_files, read_report
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One raw file as last seen: its stat, content hash and the period it reports (or why it has none)."""
+
+    mtime_ns: int
+    size: int
+    sha256: str
+    period_key: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Changes:
+    """Files added, changed (new content) and removed since the previous scan, by relative path."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def touched(self) -> list[str]:
+        return sorted(self.added + self.changed)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan_raw(root: Path, previous: dict[str, FileState]) -> tuple[dict[str, FileState], Changes]:
+    """The state of every file under root and the changes against previous.
+
+    A file whose size and modification time are unchanged is not read again; one whose bytes are
+    unchanged (same hash) keeps its period without being parsed again.
+    """
+    states: dict[str, FileState] = {}
+    changes = Changes()
+    for path in discover_report_files(root):
+        name = path.relative_to(root).as_posix()
+        stat = path.stat()
+        before = previous.get(name)
+        if before and (before.mtime_ns, before.size) == (stat.st_mtime_ns, stat.st_size):
+            states[name] = before
+            continue
+        sha = _sha256(path)
+        if before and before.sha256 == sha:
+            states[name] = FileState(stat.st_mtime_ns, stat.st_size, sha, before.period_key, before.error)
+            continue
+        try:
+            period_key, error = read_report(path, root).period.key, None
+        except DubanError as problem:
+            period_key, error = None, problem.reason
+        states[name] = FileState(stat.st_mtime_ns, stat.st_size, sha, period_key, error)
+        (changes.changed if before else changes.added).append(name)
+    changes.removed = sorted(set(previous) - set(states))
+    return states, changes
+
+
+def encode_states(states: dict[str, FileState]) -> str:
+    """A compact cursor string for the whole state (zlib-compressed JSON)."""
+    raw = json.dumps({name: asdict(state) for name, state in states.items()}, ensure_ascii=False)
+    return base64.b64encode(zlib.compress(raw.encode("utf-8"), 9)).decode("ascii")
+
+
+def decode_states(cursor: str | None) -> dict[str, FileState]:
+    """The state a cursor string holds; an empty state for no cursor."""
+    if not cursor:
+        return {}
+    raw = json.loads(zlib.decompress(base64.b64decode(cursor)).decode("utf-8"))
+    return {name: FileState(**state) for name, state in raw.items()}
+
+
+def files_by_period(states: dict[str, FileState]) -> dict[str, list[str]]:
+    """Readable files grouped by the period they report, oldest first within a period."""
+    grouped: dict[str, list[tuple[int, str]]] = {}
+    for name, state in states.items():
+        if state.period_key:
+            grouped.setdefault(state.period_key, []).append((state.mtime_ns, name))
+    return {period: [name for _, name in sorted(items)] for period, items in sorted(grouped.items())}
