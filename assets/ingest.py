@@ -7,6 +7,7 @@ import dagster as dg
 from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
 from pipelines.errors import DubanError
+from pipelines.faults import pause_point
 from pipelines.process import ProcessedReport, process_report
 from pipelines.reports import discover_report_files, read_report
 from pipelines.staging import FailedReport
@@ -46,6 +47,7 @@ def raw_reports(
         if report.period.key in periods:
             staged[report.period.key].append(staging.write_raw(report))
             lines += report.grid.height
+            pause_point("read")
     for period in periods:
         staging.write_period(period, staged.get(period, []))
     for message in unreadable:
@@ -82,7 +84,9 @@ def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
                     result = process_report(report)
                 except DubanError as error:
                     context.log.error(f"report failed: {error}")
-                    result = FailedReport(report.source_file, report.sha256, report.period.key, error.reason)
+                    result = FailedReport(
+                        report.source_file, report.sha256, report.period.key, error.reason, report.publisher
+                    )
                 staging.write_processed(key, result)
             if isinstance(result, ProcessedReport):
                 totals["reports"] += 1

@@ -10,7 +10,7 @@ from pipelines import checks
 from pipelines.errors import DubanError
 from pipelines.load import load_report, record_failed_report
 from pipelines.process import ProcessedReport
-from pipelines.stage import stage
+from pipelines.stage import stage, stage_period_row
 from pipelines.staging import FailedReport
 
 WAREHOUSE_POOL = "duban_warehouse"
@@ -44,6 +44,13 @@ _checks = [
 ]
 
 
+def _register_period(con, period_key: str) -> None:
+    """Make sure the period exists, so a failed report still points at it."""
+    con.register("stg_period", stage_period_row(period_key))
+    con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
+    con.unregister("stg_period")
+
+
 def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str) -> tuple[dict, dict]:
     """Load every staged report of one period, oldest first; returns (outcomes, failures) by file."""
     outcomes: dict[str, str] = {}
@@ -52,14 +59,18 @@ def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, p
     for key in staging.read_period(period_key):
         item = staging.read_processed(key)
         if isinstance(item, FailedReport):
-            record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error)
+            _register_period(con, period_key)
+            record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error, item.publisher)
             failures[item.source_file] = item.error
             continue
         assert isinstance(item, ProcessedReport)
         try:
             staged = stage(item)
         except DubanError as error:
-            record_failed_report(con, item.report.source_file, item.report.sha256, period_key, error.reason)
+            _register_period(con, period_key)
+            record_failed_report(
+                con, item.report.source_file, item.report.sha256, period_key, error.reason, item.report.publisher
+            )
             failures[item.report.source_file] = error.reason
             continue
         outcome = load_report(con, staged)

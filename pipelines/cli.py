@@ -14,6 +14,7 @@ import duckdb
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, get_instance
 from pipelines.reports import RawReport, discover_report_files, read_report
+from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
 
 
@@ -53,6 +54,8 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
     for error in refused:
         _say(f"  refused {error}")
     instance = get_instance()
+    for run_id in reap_dead_runs(instance):
+        _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
     known = instance.get_dynamic_partitions(period_partitions.name)
     new = [key for key in by_period if key not in known]
     if new:
@@ -73,7 +76,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
                 "ops": {"raw_reports": {"config": {"files": files}}},
                 "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
             },
-            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},
             raise_on_error=False,
         )
         if not result.success:

@@ -10,6 +10,7 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog import apply_comments
+from pipelines.faults import pause_point
 from pipelines.stage import StagedReport
 from schemas import schema_file
 
@@ -212,18 +213,24 @@ def load_report(con: duckdb.DuckDBPyConnection, staged: StagedReport) -> LoadOut
         _insert_new_targets(con, report["period_key"])
         _insert_facts(con, report_key, report)
         _refresh_target_versions(con, report["publisher"])
+        pause_point("load")  # inside the transaction: facts written, not committed
     return LoadOutcome("loaded", report_key)
 
 
 def record_failed_report(
-    con: duckdb.DuckDBPyConnection, source_file: str, sha256: str, period_key: str | None, error: str
+    con: duckdb.DuckDBPyConnection,
+    source_file: str,
+    sha256: str,
+    period_key: str | None,
+    error: str,
+    publisher: str | None = None,
 ) -> None:
     """Note a report that could not be loaded, replacing any earlier note for the same file content."""
     with _transaction(con):
         con.execute("DELETE FROM dim_report WHERE sha256 = ? AND status = 'failed'", [sha256])
         known = period_key and con.execute("SELECT 1 FROM dim_period WHERE period_key = ?", [period_key]).fetchone()
         con.execute(
-            """INSERT INTO dim_report (report_key, source_file, sha256, period_key, status, error, loaded_at)
-               VALUES (nextval('report_key_seq'), ?, ?, ?, 'failed', ?, now()::TIMESTAMP)""",
-            [source_file, sha256, period_key if known else None, error],
+            """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, status, error, loaded_at)
+               VALUES (nextval('report_key_seq'), ?, ?, ?, ?, 'failed', ?, now()::TIMESTAMP)""",
+            [source_file, sha256, publisher, period_key if known else None, error],
         )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.faults import pause_point
+
 
 def work_dir(published: Path) -> Path:
     """Where the pipeline keeps its working database and staging files, beside the published file."""
@@ -50,6 +52,7 @@ def publish(published: Path) -> Path:
     staging = published.with_name(f".{published.name}.publishing-{os.getpid()}")
     shutil.copyfile(working, staging)
     _fsync(staging)
+    pause_point("publish")  # the new copy is complete but not yet renamed over the published file
     os.replace(staging, published)
     _fsync(published.parent)
     return published

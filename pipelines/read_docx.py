@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -18,7 +17,7 @@ def read_docx_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+    except Exception as error:  # a damaged file raises many unrelated types (zip, zlib, XML errors)
         raise ReportRefused(path, f"the Word document is damaged or truncated ({error}); re-save it") from None
     rows: list[list[str]] = []
     for block in document.iter_inner_content():

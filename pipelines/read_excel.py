@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import polars as pl
@@ -42,7 +41,7 @@ def read_xlsx_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
                 for c, value in enumerate(row):
                     if value is not None and values[r][c].startswith("="):
                         values[r][c] = cell_text(value)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as error:
+    except Exception as error:  # a damaged file raises many unrelated types (zip, zlib, XML, index errors)
         raise ReportRefused(
             path, f"the Excel workbook is damaged or truncated ({error}); open and re-save it, or get a fresh copy"
         ) from None
@@ -55,19 +54,18 @@ def read_xls_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
     """Read the first sheet of a legacy .xls workbook; line_no is the sheet's row number."""
     import xlrd
 
-    try:
-        book = xlrd.open_workbook(file_contents=data, formatting_info=True)
-    except (xlrd.XLRDError, AssertionError, IndexError, ValueError) as error:
-        raise ReportRefused(
-            path, f"the .xls workbook is damaged or truncated ({error}); open and re-save it, or get a fresh copy"
-        ) from None
-    sheet = book.sheet_by_index(0)
-
     def value(cell: "xlrd.sheet.Cell") -> str:
         if cell.ctype == xlrd.XL_CELL_DATE:
             return cell_text(xlrd.xldate.xldate_as_datetime(cell.value, book.datemode))
         return cell_text(cell.value)
 
-    values = [[value(c) for c in sheet.row(r)] for r in range(sheet.nrows)]
+    try:
+        book = xlrd.open_workbook(file_contents=data, formatting_info=True, logfile=io.StringIO())
+        sheet = book.sheet_by_index(0)
+        values = [[value(c) for c in sheet.row(r)] for r in range(sheet.nrows)]
+    except Exception as error:  # a damaged file raises many unrelated types (struct, OLE, index, key errors)
+        raise ReportRefused(
+            path, f"the .xls workbook is damaged or truncated ({error}); open and re-save it, or get a fresh copy"
+        ) from None
     _fill_merged(values, list(sheet.merged_cells))
     return _grid(values), "xls"

@@ -12,6 +12,7 @@ import polars as pl
 
 from pipelines.errors import ReportRefused
 
+from pipelines.periods import Period
 from pipelines.process import ProcessedReport
 from schemas.tables import (
     BridgeTargetDepartmentRow,
@@ -54,9 +55,9 @@ def normalised_texts(texts: pl.Series) -> pl.Series:
     return pl.Series(texts.name, converted, dtype=pl.String)
 
 
-def stage_period(processed: ProcessedReport) -> pl.DataFrame:
-    """The report's period; one row."""
-    period = processed.report.period
+def stage_period_row(period_key: str) -> pl.DataFrame:
+    """A period's dim_period row; one row."""
+    period = Period.from_key(period_key)
     return pl.DataFrame(
         {
             "period_key": [period.key],
@@ -129,7 +130,7 @@ def stage(processed: ProcessedReport) -> StagedReport:
     )
     path = processed.report.path
     return StagedReport(
-        period=_checked(DimPeriodRow, stage_period(processed), path),
+        period=_checked(DimPeriodRow, stage_period_row(processed.report.period.key), path),
         report=_checked(DimReportRow, stage_report(processed), path),
         leaders=_checked(DimLeaderRow, leaders, path),
         departments=_checked(DimDepartmentRow, departments, path),

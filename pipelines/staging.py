@@ -25,6 +25,7 @@ class FailedReport:
     sha256: str
     period_key: str | None
     error: str
+    publisher: str | None = None
 
 
 @cache
@@ -126,7 +127,7 @@ class StagingArea:
         meta = json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
         report = self.read_raw(key, with_grid=False)
         if meta["failed"]:
-            return FailedReport(report.source_file, report.sha256, report.period.key, meta["error"])
+            return FailedReport(report.source_file, report.sha256, report.period.key, meta["error"], report.publisher)
         return ProcessedReport(
             report=report,
             accepted=pl.read_parquet(folder / "accepted.parquet"),
