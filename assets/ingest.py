@@ -8,9 +8,8 @@ from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
 from pipelines.errors import DubanError
 from pipelines.faults import pause_point
-from pipelines.process import ProcessedReport, process_report
+from pipelines.process import FailedReport, ProcessedReport, process_reports
 from pipelines.reports import discover_report_files, read_report
-from pipelines.staging import FailedReport
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
@@ -74,20 +73,15 @@ def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     staging = warehouse.staging
     totals = {"reports": 0, "failed_reports": 0, "records_read": 0, "accepted": 0, "quarantined": 0, "reused": 0}
     for period in context.partition_keys:
-        for key in staging.read_period(period):
-            if staging.has_processed(key):
-                totals["reused"] += 1
-                result = staging.read_processed(key)
-            else:
-                report = staging.read_raw(key)
-                try:
-                    result = process_report(report)
-                except DubanError as error:
-                    context.log.error(f"report failed: {error}")
-                    result = FailedReport(
-                        report.source_file, report.sha256, report.period.key, error.reason, report.publisher
-                    )
-                staging.write_processed(key, result)
+        keys = staging.read_period(period)
+        fresh = [key for key in keys if not staging.has_processed(key)]
+        for key, result in zip(fresh, process_reports([staging.read_raw(key) for key in fresh])):
+            if isinstance(result, FailedReport):
+                context.log.error(f"report failed: {result.source_file}: {result.error}")
+            staging.write_processed(key, result)
+        totals["reused"] += len(keys) - len(fresh)
+        for key in keys:
+            result = staging.read_processed(key)
             if isinstance(result, ProcessedReport):
                 totals["reports"] += 1
                 totals["records_read"] += result.records_read

@@ -7,11 +7,9 @@ from assets.ingest import SINGLE_RUN, tidy_records
 from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from pipelines import checks
-from pipelines.errors import DubanError
-from pipelines.load import load_report, record_failed_report
-from pipelines.process import ProcessedReport
-from pipelines.stage import stage, stage_period_row
-from pipelines.staging import FailedReport
+from pipelines.load import load_reports, record_failed_report
+from pipelines.process import FailedReport, ProcessedReport
+from pipelines.stage import stage_batch, stage_period_row
 
 WAREHOUSE_POOL = "duban_warehouse"
 STAR_TABLES = [
@@ -52,30 +50,31 @@ def _register_period(con, period_key: str) -> None:
 
 
 def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str) -> tuple[dict, dict]:
-    """Load every staged report of one period, oldest first; returns (outcomes, failures) by file."""
-    outcomes: dict[str, str] = {}
-    failures: dict[str, str] = {}
+    """Load every staged report of one period, oldest first, as one batch; returns (outcomes, failures) by file."""
     staging = warehouse.staging
-    for key in staging.read_period(period_key):
-        item = staging.read_processed(key)
+    items = [staging.read_processed(key) for key in staging.read_period(period_key)]
+    failures: dict[str, str] = {}
+    if any(isinstance(item, FailedReport) for item in items):
+        _register_period(con, period_key)
+    for item in items:
         if isinstance(item, FailedReport):
-            _register_period(con, period_key)
             record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error, item.publisher)
             failures[item.source_file] = item.error
-            continue
-        assert isinstance(item, ProcessedReport)
-        try:
-            staged = stage(item)
-        except DubanError as error:
-            _register_period(con, period_key)
-            record_failed_report(
-                con, item.report.source_file, item.report.sha256, period_key, error.reason, item.report.publisher
-            )
-            failures[item.report.source_file] = error.reason
-            continue
-        outcome = load_report(con, staged)
-        outcomes[item.report.source_file] = outcome.status
-        context.log.info(f"{item.report.source_file}: {outcome.status} as report {outcome.report_key}")
+    batch = [item for item in items if isinstance(item, ProcessedReport)]
+    if not batch:
+        return {}, failures
+    staged, refused = stage_batch(batch)
+    results, load_failures = load_reports(con, staged)
+    for idx, reason in {**refused, **load_failures}.items():
+        report = batch[idx].report
+        _register_period(con, period_key)
+        record_failed_report(con, report.source_file, report.sha256, period_key, reason, report.publisher)
+        failures[report.source_file] = reason
+    outcomes = {batch[idx].report.source_file: outcome.status for idx, outcome in sorted(results.items())}
+    context.log.info(
+        f"{period_key}: {sum(s == 'loaded' for s in outcomes.values())} report(s) loaded, "
+        f"{sum(s == 'unchanged' for s in outcomes.values())} unchanged, {len(failures)} failed"
+    )
     return outcomes, failures
 
 

@@ -6,14 +6,14 @@ import argparse
 import os
 import shutil
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import duckdb
 
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, get_instance
-from pipelines.reports import RawReport, discover_report_files, read_report
+from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
+from pipelines.publish import work_dir
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
 
@@ -22,21 +22,28 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _scan(raw_dir: Path) -> tuple[dict[str, list[RawReport]], list[DubanError]]:
-    """Group the reports under raw_dir by period; collect the files that cannot be read."""
-    by_period: dict[str, list[RawReport]] = defaultdict(list)
-    refused: list[DubanError] = []
-    for path in discover_report_files(raw_dir):
-        try:
-            report = read_report(path, raw_dir)
-        except DubanError as error:
-            refused.append(error)
-            continue
-        by_period[report.period.key].append(report)
-    return dict(sorted(by_period.items())), refused
+def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[str]]:
+    """The state of every file under raw_dir (only changed files are read) and the refusals, as messages."""
+    cache = work_dir(warehouse) / "raw-manifest"
+    previous = decode_states(cache.read_text()) if cache.exists() else {}
+    states, _ = scan_raw(raw_dir, previous)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(encode_states(states))
+    refused = [f"{raw_dir / name}: {state.error}" for name, state in sorted(states.items()) if state.error]
+    return states, refused
 
 
-def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
+def _periods_to_build(states: dict[str, FileState], warehouse: Path, everything: bool) -> dict[str, list[str]]:
+    """Periods with a file whose content the warehouse has not seen (all periods with --all), with their files."""
+    by_period = files_by_period(states)
+    if everything or not warehouse.exists():
+        return by_period
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        seen = {sha for (sha,) in con.execute("SELECT sha256 FROM dim_report").fetchall()}
+    return {p: files for p, files in by_period.items() if any(states[f].sha256 not in seen for f in files)}
+
+
+def build(raw: str | None, warehouse: str | None, verbose: bool = False, everything: bool = False) -> int:
     """Materialize the asset graph for every period found under the raw directory; returns the exit status."""
     from assets.definitions import BUILD_JOB, make_definitions
     from assets.partitions import period_partitions
@@ -50,9 +57,13 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
         _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
         return 2
     _say(f"duban: reading reports under {raw_dir}")
-    by_period, refused = _scan(raw_dir)
-    for error in refused:
-        _say(f"  refused {error}")
+    states, refused = _scan(raw_dir, warehouse_path)
+    for message in refused:
+        _say(f"  refused {message}")
+    by_period = _periods_to_build(states, warehouse_path, everything)
+    unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
+    if unchanged:
+        _say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
     instance = get_instance()
     for run_id in reap_dead_runs(instance):
         _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
@@ -66,7 +77,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
         order = instance.get_dynamic_partitions(period_partitions.name)
         positions = sorted(order.index(key) for key in by_period)
         first, last = order[positions[0]], order[positions[-1]]
-        files = [r.source_file for reports in by_period.values() for r in reports]
+        files = [name for names in by_period.values() for name in names]
         _say(
             f"duban: building {len(by_period)} period(s) ({', '.join(by_period)}) from {len(files)} file(s) in one run"
         )
@@ -82,7 +93,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False) -> int:
         if not result.success:
             failed_runs.append(result.run_id)
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
-    rows = report_rows(warehouse_path, [r.sha256 for reports in by_period.values() for r in reports])
+    rows = report_rows(warehouse_path, [states[name].sha256 for names in by_period.values() for name in names])
     table = [
         [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]
         for r in rows
@@ -152,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         "--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)"
     )
     build_cmd.add_argument("--verbose", action="store_true", help="show Dagster's step-by-step log")
+    build_cmd.add_argument(
+        "--all", action="store_true", help="rebuild every period, not only those with new or changed files"
+    )
     sql_cmd = commands.add_parser("sql", help="run a query read-only against the published warehouse")
     sql_cmd.add_argument("query", nargs="?", help="the SQL to run (or use --file)")
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
@@ -166,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
     if args.command == "build":
-        return build(args.raw, args.warehouse, args.verbose)
+        return build(args.raw, args.warehouse, args.verbose, args.all)
     if args.command == "serve":
         return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
     if args.command == "sql":

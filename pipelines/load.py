@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterator
 
 import duckdb
@@ -11,7 +11,7 @@ import polars as pl
 
 from pipelines.catalog import apply_comments
 from pipelines.faults import pause_point
-from pipelines.stage import StagedReport
+from pipelines.stage import StagedBatch
 from schemas import schema_file
 
 
@@ -52,84 +52,133 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _already_loaded(con: duckdb.DuckDBPyConnection, report: dict) -> int | None:
-    row = con.execute(
-        """SELECT report_key FROM dim_report
-           WHERE sha256 = ? AND publisher = ? AND period_key = ? AND status IN ('loaded', 'superseded')""",
-        [report["sha256"], report["publisher"], report["period_key"]],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _insert_report(con: duckdb.DuckDBPyConnection, report: dict) -> int:
-    """Register the report, retiring the facts of the report it replaces; returns its key."""
-    publisher, period_key = report["publisher"], report["period_key"]
-    con.execute("DELETE FROM dim_report WHERE sha256 = ? AND status = 'failed'", [report["sha256"]])
-    previous = [
-        row[0]
-        for row in con.execute(
-            "SELECT report_key FROM dim_report WHERE publisher = ? AND period_key = ? AND status = 'loaded'",
-            [publisher, period_key],
-        ).fetchall()
-    ]
-    if previous:
+def _unchanged(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+    """report_idx → existing report_key for staged reports whose content is already loaded."""
+    return dict(
         con.execute(
-            """DELETE FROM bridge_target_department WHERE period_key = ? AND target_key IN (
-                   SELECT target_key FROM fact_target_progress WHERE report_key IN (SELECT unnest(?::INTEGER[])))""",
-            [period_key, previous],
-        )
-        con.execute("DELETE FROM fact_target_progress WHERE report_key IN (SELECT unnest(?::INTEGER[]))", [previous])
-    (report_key,) = con.execute("SELECT nextval('report_key_seq')").fetchone()
+            """SELECT s.report_idx, min(d.report_key) FROM stg_reports s
+               JOIN dim_report d ON d.sha256 = s.sha256 AND d.publisher = s.publisher
+                AND d.period_key = s.period_key AND d.status IN ('loaded', 'superseded')
+               GROUP BY s.report_idx"""
+        ).fetchall()
+    )
+
+
+def _waves(con: duckdb.DuckDBPyConnection, skip: set[int]) -> list[list[int]]:
+    """Reports to load, in waves: a wave holds at most one report per publisher and period, oldest first."""
+    rows = con.execute(
+        """SELECT report_idx, row_number() OVER (PARTITION BY publisher, period_key ORDER BY report_idx) AS wave
+           FROM stg_reports ORDER BY wave, report_idx"""
+    ).fetchall()
+    waves: dict[int, list[int]] = {}
+    for idx, wave in rows:
+        if idx not in skip:
+            waves.setdefault(wave, []).append(idx)
+    return [waves[w] for w in sorted(waves)]
+
+
+def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, int]:
+    """Load one wave of reports set-based; returns report_idx → new report_key."""
+    con.execute("CREATE OR REPLACE TEMP TABLE wave AS SELECT * FROM stg_reports WHERE report_idx IN (SELECT unnest(?::BIGINT[]))", [indices])
+    con.execute("DELETE FROM dim_report WHERE status = 'failed' AND sha256 IN (SELECT sha256 FROM wave)")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE replaced AS
+           SELECT d.report_key AS old_key, w.report_idx FROM dim_report d
+           JOIN wave w ON d.publisher = w.publisher AND d.period_key = w.period_key WHERE d.status = 'loaded'"""
+    )
+    con.execute(
+        """DELETE FROM bridge_target_department b USING fact_target_progress f
+           WHERE f.report_key IN (SELECT old_key FROM replaced)
+             AND b.target_key = f.target_key AND b.period_key = f.period_key"""
+    )
+    con.execute("DELETE FROM fact_target_progress WHERE report_key IN (SELECT old_key FROM replaced)")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE new_keys AS
+           SELECT report_idx, nextval('report_key_seq')::INTEGER AS report_key FROM (SELECT report_idx FROM wave ORDER BY report_idx)"""
+    )
     con.execute(
         """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, title, encoding, reader,
                file_modified_at, records_read, accepted, quarantined, skipped_lines, status, loaded_at)
-           SELECT ?, source_file, sha256, publisher, period_key, title, encoding, reader, file_modified_at,
-               records_read, accepted, quarantined, skipped_lines, 'loaded', now()::TIMESTAMP
-           FROM stg_report""",
-        [report_key],
-    )
-    if previous:
-        con.execute(
-            "UPDATE dim_report SET status = 'superseded', superseded_by = ? WHERE report_key IN (SELECT unnest(?::INTEGER[]))",
-            [report_key, previous],
-        )
-    return report_key
-
-
-def _upsert_dimensions(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        """INSERT INTO dim_leader
-           SELECT nextval('leader_key_seq'), s.publisher, s.leader_name FROM stg_leaders s
-           WHERE NOT EXISTS (SELECT 1 FROM dim_leader d WHERE d.publisher = s.publisher AND d.leader_name = s.leader_name)"""
+           SELECT n.report_key, w.source_file, w.sha256, w.publisher, w.period_key, w.title, w.encoding, w.reader,
+               w.file_modified_at, w.records_read, w.accepted, w.quarantined, w.skipped_lines, 'loaded', now()::TIMESTAMP
+           FROM wave w JOIN new_keys n USING (report_idx) ORDER BY n.report_key"""
     )
     con.execute(
-        """INSERT INTO dim_department
-           SELECT nextval('department_key_seq'), s.publisher, s.department_name FROM stg_departments s
-           WHERE NOT EXISTS (SELECT 1 FROM dim_department d
-                             WHERE d.publisher = s.publisher AND d.department_name = s.department_name)"""
+        """UPDATE dim_report SET status = 'superseded', superseded_by = n.report_key
+           FROM replaced r JOIN new_keys n USING (report_idx) WHERE dim_report.report_key = r.old_key"""
     )
-
-
-def _insert_new_targets(con: duckdb.DuckDBPyConnection, period_key: str) -> None:
-    """Open a dim_target row for each staged target whose normalised text is new for its number."""
+    in_wave = "report_idx IN (SELECT report_idx FROM wave)"
     con.execute(
-        """INSERT INTO dim_target
-           SELECT nextval('target_key_seq'), s.publisher, s.plan_year, s.target_no, 0,
-                  s.target_text, s.text_normalized, ?, NULL
-           FROM stg_targets s
-           WHERE NOT EXISTS (SELECT 1 FROM dim_target d
-                             WHERE d.publisher = s.publisher AND d.plan_year = s.plan_year
-                               AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized)""",
-        [period_key],
+        f"""INSERT INTO dim_leader
+            SELECT nextval('leader_key_seq'), publisher, leader_name FROM (
+                SELECT DISTINCT ON (publisher, leader_name) publisher, leader_name, report_idx
+                FROM stg_leaders s WHERE {in_wave}
+                  AND NOT EXISTS (SELECT 1 FROM dim_leader d WHERE d.publisher = s.publisher AND d.leader_name = s.leader_name)
+                ORDER BY publisher, leader_name, report_idx) ORDER BY report_idx"""
     )
+    con.execute(
+        f"""INSERT INTO dim_department
+            SELECT nextval('department_key_seq'), publisher, department_name FROM (
+                SELECT DISTINCT ON (publisher, department_name) publisher, department_name, report_idx
+                FROM stg_departments s WHERE {in_wave}
+                  AND NOT EXISTS (SELECT 1 FROM dim_department d
+                                  WHERE d.publisher = s.publisher AND d.department_name = s.department_name)
+                ORDER BY publisher, department_name, report_idx) ORDER BY report_idx"""
+    )
+    con.execute(
+        f"""INSERT INTO dim_target
+            SELECT nextval('target_key_seq'), publisher, plan_year, target_no, 0, target_text, text_normalized,
+                   period_key, NULL
+            FROM (
+                SELECT DISTINCT ON (s.publisher, s.plan_year, s.target_no, s.text_normalized)
+                       s.*, w.period_key
+                FROM stg_targets s JOIN wave w USING (report_idx)
+                WHERE NOT EXISTS (SELECT 1 FROM dim_target d
+                                  WHERE d.publisher = s.publisher AND d.plan_year = s.plan_year
+                                    AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized)
+                ORDER BY s.publisher, s.plan_year, s.target_no, s.text_normalized, s.report_idx)
+            ORDER BY report_idx, target_no"""
+    )
+    targets = """(SELECT s.report_idx, s.target_no, d.target_key FROM stg_targets s JOIN dim_target d
+                  ON d.publisher = s.publisher AND d.plan_year = s.plan_year AND d.target_no = s.target_no
+                 AND d.text_normalized = s.text_normalized)"""
+    con.execute(
+        f"""INSERT INTO fact_target_progress
+            SELECT t.target_key, w.period_key, n.report_key, l.leader_key, f.target_text, f.deadline_text,
+                   f.deadline_date, f.progress_text, f.on_schedule, f.source_line
+            FROM stg_facts f
+            JOIN wave w USING (report_idx)
+            JOIN new_keys n USING (report_idx)
+            JOIN {targets} t USING (report_idx, target_no)
+            JOIN dim_leader l ON l.publisher = w.publisher AND l.leader_name = f.leader_name"""
+    )
+    con.execute(
+        f"""INSERT INTO bridge_target_department
+            SELECT t.target_key, w.period_key, d.department_key, b.position, b.is_lead
+            FROM stg_bridge b
+            JOIN wave w USING (report_idx)
+            JOIN {targets} t USING (report_idx, target_no)
+            JOIN dim_department d ON d.publisher = w.publisher AND d.department_name = b.department_name"""
+    )
+    con.execute(
+        """INSERT INTO quarantine
+           SELECT nextval('quarantine_key_seq'), n.report_key, w.source_file, q.source_line, q.target_no_text,
+                  q.reason, q.column_name, q.check_name, q.failure_value, q.raw_cells, array_to_string(q.raw_cells, chr(9))
+           FROM stg_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
+           ORDER BY q.report_idx, q.source_line"""
+    )
+    _refresh_target_versions(con, [p for (p,) in con.execute("SELECT DISTINCT publisher FROM wave").fetchall()])
+    keys = dict(con.execute("SELECT report_idx, report_key FROM new_keys").fetchall())
+    con.execute("DROP TABLE wave; DROP TABLE replaced; DROP TABLE new_keys")
+    return keys
 
 
-def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publisher: str) -> None:
+def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:
     """Drop target versions no fact uses any more; renumber versions and their validity by first period used."""
     con.execute(
-        """DELETE FROM dim_target t WHERE t.publisher = ?
+        """DELETE FROM dim_target t WHERE t.publisher IN (SELECT unnest(?::VARCHAR[]))
            AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.target_key = t.target_key)""",
-        [publisher],
+        [publishers],
     )
     con.execute(
         """UPDATE dim_target t
@@ -140,81 +189,60 @@ def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publisher: str) -> 
                       first_period,
                       lead(first_period) OVER w AS next_period
                FROM (
-                   SELECT t.target_key, t.plan_year, t.target_no,
+                   SELECT t.target_key, t.publisher, t.plan_year, t.target_no,
                           min(p.end_date) AS first_end, arg_min(p.period_key, p.end_date) AS first_period
                    FROM dim_target t
                    JOIN fact_target_progress f USING (target_key)
                    JOIN dim_period p ON p.period_key = f.period_key
-                   WHERE t.publisher = ?
+                   WHERE t.publisher IN (SELECT unnest(?::VARCHAR[]))
                    GROUP BY ALL
                )
-               WINDOW w AS (PARTITION BY plan_year, target_no ORDER BY first_end)
+               WINDOW w AS (PARTITION BY publisher, plan_year, target_no ORDER BY first_end)
            ) o
-           WHERE t.target_key = o.target_key""",
-        [publisher],
+           WHERE t.target_key = o.target_key
+             AND (t.version, t.valid_from_period, t.valid_to_period)
+                 IS DISTINCT FROM (o.version, o.first_period, o.next_period)""",
+        [publishers],
     )
 
 
-_TARGET_KEYS = """(SELECT s.target_no, d.target_key FROM stg_targets s JOIN dim_target d
-    ON d.publisher = s.publisher AND d.plan_year = s.plan_year AND d.target_no = s.target_no
-   AND d.text_normalized = s.text_normalized)"""
+def _frames(staged: StagedBatch) -> dict[str, pl.DataFrame]:
+    return {f"stg_{f.name}": getattr(staged, f.name) for f in fields(staged)}
 
 
-def _insert_facts(con: duckdb.DuckDBPyConnection, report_key: int, report: dict) -> None:
-    params = [report["period_key"], report_key, report["publisher"]]
-    con.execute(
-        """INSERT INTO fact_target_progress
-           SELECT v.target_key, ?, ?, l.leader_key, f.target_text, f.deadline_text, f.deadline_date, f.progress_text,
-                  f.on_schedule, f.source_line
-           FROM stg_facts f
-           JOIN {targets} v USING (target_no)
-           JOIN dim_leader l ON l.publisher = ? AND l.leader_name = f.leader_name""".format(targets=_TARGET_KEYS),
-        params,
-    )
-    con.execute(
-        """INSERT INTO bridge_target_department
-           SELECT v.target_key, ?, d.department_key, b.position, b.is_lead
-           FROM stg_bridge b
-           JOIN {targets} v USING (target_no)
-           JOIN dim_department d ON d.publisher = ? AND d.department_name = b.department_name""".format(
-            targets=_TARGET_KEYS
-        ),
-        [report["period_key"], report["publisher"]],
-    )
-    con.execute(
-        """INSERT INTO quarantine
-           SELECT nextval('quarantine_key_seq'), ?, ?, q.source_line, q.target_no_text, q.reason, q.column_name,
-                  q.check_name, q.failure_value, q.raw_cells, array_to_string(q.raw_cells, chr(9))
-           FROM stg_quarantine q ORDER BY q.source_line""",
-        [report_key, report["source_file"]],
-    )
+def load_batch(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> dict[int, LoadOutcome]:
+    """Load a batch of staged reports in one transaction; already-loaded content changes nothing.
 
-
-def load_report(con: duckdb.DuckDBPyConnection, staged: StagedReport) -> LoadOutcome:
-    """Load one report in one transaction; a report whose content is already loaded changes nothing."""
-    report = staged.report.row(0, named=True)
-    frames = {
-        "stg_period": staged.period,
-        "stg_report": staged.report,
-        "stg_leaders": staged.leaders,
-        "stg_departments": staged.departments,
-        "stg_targets": staged.targets,
-        "stg_bridge": staged.bridge,
-        "stg_facts": staged.facts,
-        "stg_quarantine": staged.quarantine,
-    }
-    with _registered(con, frames), _transaction(con):
-        existing = _already_loaded(con, report)
-        if existing is not None:
-            return LoadOutcome("unchanged", existing)
-        con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
-        report_key = _insert_report(con, report)
-        _upsert_dimensions(con)
-        _insert_new_targets(con, report["period_key"])
-        _insert_facts(con, report_key, report)
-        _refresh_target_versions(con, report["publisher"])
+    Returns each report's outcome by report_idx. If anything fails, nothing of the batch is written.
+    """
+    with _registered(con, _frames(staged)), _transaction(con):
+        unchanged = _unchanged(con)
+        con.execute("INSERT INTO dim_period SELECT * FROM stg_periods ON CONFLICT DO NOTHING")
+        outcomes = {idx: LoadOutcome("unchanged", key) for idx, key in unchanged.items()}
+        for wave in _waves(con, set(unchanged)):
+            for idx, key in _load_wave(con, wave).items():
+                outcomes[idx] = LoadOutcome("loaded", key)
         pause_point("load")  # inside the transaction: facts written, not committed
-    return LoadOutcome("loaded", report_key)
+    return outcomes
+
+
+def load_reports(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> tuple[dict[int, LoadOutcome], dict[int, str]]:
+    """Load a batch in one transaction; if that fails, load its reports one transaction each, isolating failures.
+
+    Returns (outcomes, failures) by report_idx.
+    """
+    try:
+        return load_batch(con, staged), {}
+    except duckdb.Error:
+        pass
+    outcomes: dict[int, LoadOutcome] = {}
+    failures: dict[int, str] = {}
+    for idx in staged.reports["report_idx"].to_list():
+        try:
+            outcomes.update(load_batch(con, staged.only([idx])))
+        except duckdb.Error as error:
+            failures[idx] = f"the warehouse refused the report: {error}"
+    return outcomes, failures
 
 
 def record_failed_report(

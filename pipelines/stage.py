@@ -1,16 +1,12 @@
-"""Shape one processed report into the rows each warehouse table receives, checked by pandera."""
+"""Shape processed reports into the rows each warehouse table receives, checked by pandera as one batch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
-
-from pathlib import Path
 
 import pandera.polars as pa
 import polars as pl
-
-from pipelines.errors import ReportRefused
 
 from pipelines.periods import Period
 from pipelines.process import ProcessedReport
@@ -27,17 +23,23 @@ from schemas.tables import (
 
 
 @dataclass
-class StagedReport:
-    """Validated rows for every warehouse table from one report, keyed by natural keys."""
+class StagedBatch:
+    """Validated rows for every warehouse table from a batch of reports; report_idx ties rows to reports."""
 
-    period: pl.DataFrame
-    report: pl.DataFrame
+    periods: pl.DataFrame
+    reports: pl.DataFrame
     leaders: pl.DataFrame
     departments: pl.DataFrame
     targets: pl.DataFrame
     bridge: pl.DataFrame
     facts: pl.DataFrame
     quarantine: pl.DataFrame
+
+    def only(self, report_indices: list[int]) -> "StagedBatch":
+        """The same batch restricted to some of its reports."""
+        keep = pl.col("report_idx").is_in(report_indices)
+        parts = {f.name: getattr(self, f.name) for f in fields(self)}
+        return StagedBatch(**{n: (frame if n == "periods" else frame.filter(keep)) for n, frame in parts.items()})
 
 
 @cache
@@ -50,7 +52,7 @@ def _to_simplified() -> "opencc.OpenCC":
 def normalised_texts(texts: pl.Series) -> pl.Series:
     """The form in which target texts are compared: NFKC (full-width → half-width), no white space, simplified characters."""
     folded = texts.str.normalize("NFKC").str.replace_all(r"\s+", "")
-    # one conversion call for the whole report: after white space removal "\n" cannot occur inside a text
+    # one conversion call for the whole batch: after white space removal "\n" cannot occur inside a text
     converted = _to_simplified().convert("\n".join(folded.to_list())).split("\n") if len(folded) else []
     return pl.Series(texts.name, converted, dtype=pl.String)
 
@@ -80,72 +82,117 @@ def stage_period_row(period_key: str) -> pl.DataFrame:
     )
 
 
-def stage_report(processed: ProcessedReport) -> pl.DataFrame:
-    """The report's own row with its counts; one row."""
-    report = processed.report
+def _report_rows(batch: list[ProcessedReport]) -> pl.DataFrame:
+    """One row per report of the batch with its counts."""
     return pl.DataFrame(
-        {
-            "source_file": [report.source_file],
-            "sha256": [report.sha256],
-            "publisher": [report.publisher],
-            "period_key": [report.period.key],
-            "title": [report.title],
-            "encoding": [report.encoding],
-            "reader": [report.reader],
-            "file_modified_at": [report.modified_at],
-            "records_read": [processed.records_read],
-            "accepted": [processed.accepted.height],
-            "quarantined": [processed.quarantine.height],
-            "skipped_lines": [processed.skipped_lines],
-        },
+        [
+            {
+                "report_idx": idx,
+                "source_file": p.report.source_file,
+                "sha256": p.report.sha256,
+                "publisher": p.report.publisher,
+                "period_key": p.report.period.key,
+                "title": p.report.title,
+                "encoding": p.report.encoding,
+                "reader": p.report.reader,
+                "file_modified_at": p.report.modified_at,
+                "records_read": p.records_read,
+                "accepted": p.accepted.height,
+                "quarantined": p.quarantine.height,
+                "skipped_lines": p.skipped_lines,
+            }
+            for idx, p in enumerate(batch)
+        ],
         schema_overrides={"title": pl.String, "file_modified_at": pl.Datetime("us")},
     )
 
 
-def stage(processed: ProcessedReport) -> StagedReport:
-    """Every table's rows for one report (grain per frame: see each pandera model), validated."""
-    accepted = processed.accepted
-    publisher = processed.report.publisher
-    plan_year = processed.report.period.year
-    leaders = accepted.select(pl.lit(publisher).alias("publisher"), "leader_name").unique(maintain_order=True)
+def _tagged(frames: list[pl.DataFrame], batch: list[ProcessedReport]) -> pl.DataFrame:
+    """Concatenate per-report frames, each with its report_idx, publisher and plan year."""
+    return pl.concat(
+        [
+            frame.with_columns(
+                report_idx=pl.lit(idx, pl.Int64),
+                publisher=pl.lit(p.report.publisher),
+                plan_year=pl.lit(p.report.period.year, pl.Int64),
+            )
+            for idx, (frame, p) in enumerate(zip(frames, batch))
+        ],
+        how="vertical_relaxed",
+    )
+
+
+def _failing_reports(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dict[int, str]:
+    """report_idx → reason for every report with a row that fails the table's model (all failures collected)."""
+    try:
+        model.validate(frame, lazy=True)
+        return {}
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    if cases["index"].is_null().any():
+        raise RuntimeError(f"staged rows do not match {model.__name__}: a bug in duban\n{cases}")
+    rows = frame.with_row_index("index").select(pl.col("index").cast(pl.Int32), "report_idx")
+    per_report = (
+        cases.join(rows, on="index")
+        .group_by("report_idx", maintain_order=True)
+        .agg(pl.format("{} {} value '{}' (row {})", "column", "check", "failure_case", "index").head(5).str.join("; "))
+    )
+    return {
+        idx: f"rows staged for the warehouse fail {model.__name__}: {listed}"
+        for idx, listed in per_report.iter_rows()
+    }
+
+
+def stage_batch(batch: list[ProcessedReport]) -> tuple[StagedBatch, dict[int, str]]:
+    """Every table's rows for a batch of reports (grain per frame: see each pandera model), validated.
+
+    Returns the rows of the reports that pass and, for each report that does not, why.
+    """
+    accepted = _tagged([p.accepted for p in batch], batch)
+    leaders = accepted.select("report_idx", "publisher", "leader_name").unique(maintain_order=True)
     departments = (
-        accepted.select(pl.col("departments").explode().alias("department_name"))
+        accepted.select("report_idx", "publisher", pl.col("departments").alias("department_name"))
+        .explode("department_name")
         .unique(maintain_order=True)
-        .select(pl.lit(publisher).alias("publisher"), "department_name")
     )
     targets = accepted.select(
-        pl.lit(publisher).alias("publisher"),
-        pl.lit(plan_year, pl.Int64).alias("plan_year"),
-        "target_no",
-        "target_text",
+        "report_idx", "publisher", "plan_year", "target_no", "target_text"
     ).with_columns(text_normalized=normalised_texts(accepted["target_text"]))
     bridge = (
-        accepted.select("target_no", pl.col("departments").alias("department_name"))
+        accepted.select("report_idx", "target_no", pl.col("departments").alias("department_name"))
         .with_columns(position=pl.int_ranges(1, pl.col("department_name").list.len() + 1, dtype=pl.Int64))
         .explode(["department_name", "position"])
         .with_columns(is_lead=pl.col("position") == 1)
     )
     facts = accepted.select(
-        "target_no", "leader_name", "target_text", "deadline_text", "deadline_date", "progress_text", "on_schedule", "source_line"
+        "report_idx", "target_no", "leader_name", "target_text", "deadline_text", "deadline_date",
+        "progress_text", "on_schedule", "source_line",
     )
-    path = processed.report.path
-    return StagedReport(
-        period=_checked(DimPeriodRow, stage_period_row(processed.report.period.key), path),
-        report=_checked(DimReportRow, stage_report(processed), path),
-        leaders=_checked(DimLeaderRow, leaders, path),
-        departments=_checked(DimDepartmentRow, departments, path),
-        targets=_checked(DimTargetRow, targets, path),
-        bridge=_checked(BridgeTargetDepartmentRow, bridge, path),
-        facts=_checked(FactTargetProgressRow, facts, path),
-        quarantine=_checked(QuarantineRow, processed.quarantine, path),
+    quarantine = _tagged([p.quarantine for p in batch], batch).select(list(QuarantineRow.to_schema().columns))
+    periods = pl.concat([stage_period_row(k) for k in sorted({p.report.period.key for p in batch})])
+    staged = StagedBatch(
+        periods=periods,
+        reports=_report_rows(batch),
+        leaders=leaders,
+        departments=departments,
+        targets=targets,
+        bridge=bridge,
+        facts=facts,
+        quarantine=quarantine,
     )
-
-
-def _checked(model: type[pa.DataFrameModel], frame: pl.DataFrame, path: Path) -> pl.DataFrame:
-    """The frame if it passes the table's model (all failures collected); else the report is refused."""
-    try:
-        return model.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as errors:
-        cases = errors.failure_cases.head(5).select("column", "check", "failure_case", "index").rows()
-        listed = "; ".join(f"{column} {check} value {value!r} (row {index})" for column, check, value, index in cases)
-        raise ReportRefused(path, f"rows staged for the warehouse fail {model.__name__}: {listed}") from None
+    DimPeriodRow.validate(periods, lazy=True)  # built from parsed periods: a failure here is a bug
+    failures: dict[int, str] = {}
+    for model, frame in (
+        (DimReportRow, staged.reports),
+        (DimLeaderRow, leaders),
+        (DimDepartmentRow, departments),
+        (DimTargetRow, targets),
+        (BridgeTargetDepartmentRow, bridge),
+        (FactTargetProgressRow, facts),
+        (QuarantineRow, quarantine),
+    ):
+        for idx, reason in _failing_reports(model, frame).items():
+            failures.setdefault(idx, reason)
+    if failures:
+        staged = staged.only([i for i in range(len(batch)) if i not in failures])
+    return staged, failures

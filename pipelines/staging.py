@@ -13,19 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.periods import Period
-from pipelines.process import ProcessedReport
+from pipelines.process import FailedReport, ProcessedReport
 from pipelines.reports import RawReport
-
-
-@dataclass
-class FailedReport:
-    """A report that could not be processed, with the reason."""
-
-    source_file: str
-    sha256: str
-    period_key: str | None
-    error: str
-    publisher: str | None = None
 
 
 @cache

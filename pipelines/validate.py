@@ -17,7 +17,8 @@ def validate_tidy(tidy: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate eagerly with every failure collected; returns (accepted rows, quarantine rows)."""
     try:
         TidyRecord.validate(tidy, lazy=True)
-        return tidy, pl.DataFrame(schema=QUARANTINE_COLUMNS)
+        extra = {"report_idx": pl.Int64} if "report_idx" in tidy.columns else {}
+        return tidy, pl.DataFrame(schema={**extra, **QUARANTINE_COLUMNS})
     except pandera.errors.SchemaErrors as errors:
         failures = errors.failure_cases
     if failures["index"].is_null().any():
@@ -42,7 +43,9 @@ def validate_tidy(tidy: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
             failure_value=pl.col("failure_case").str.join("; "),
         )
     )
+    extra = ["report_idx"] if "report_idx" in tidy.columns else []
     rejected = indexed.join(per_row, on="index", how="inner").select(
+        *extra,
         "source_line",
         "target_no_text",
         "reason",
@@ -52,4 +55,4 @@ def validate_tidy(tidy: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         "raw_cells",
     )
     accepted = indexed.join(per_row, on="index", how="anti").drop("index")
-    return accepted, rejected.cast(QUARANTINE_COLUMNS)
+    return accepted, rejected.cast(QUARANTINE_COLUMNS)  # type: ignore[arg-type]

@@ -1,4 +1,8 @@
-"""Pandera models of the rows duban stages for each warehouse table, checked before every load."""
+"""Pandera models of the rows duban stages for each warehouse table, checked before every load.
+
+Rows are staged for a batch of reports at once; `report_idx` says which report of the batch a row
+belongs to, so a failing row refuses its own report only.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ class _Strict(pa.DataFrameModel):
 
 
 class DimPeriodRow(_Strict):
-    """One row per reporting period."""
+    """One row per reporting period of the batch."""
 
     period_key: str = pa.Field(str_matches=_PERIOD_KEY, unique=True)
     year: int = pa.Field(ge=1990, le=2100)
@@ -29,8 +33,9 @@ class DimPeriodRow(_Strict):
 
 
 class DimReportRow(_Strict):
-    """One row per ingested file."""
+    """One row per report of the batch."""
 
+    report_idx: int = pa.Field(ge=0, unique=True)
     source_file: str = pa.Field(str_length={"min_value": 1})
     sha256: str = pa.Field(str_matches=r"^[0-9a-f]{64}$")
     publisher: str = pa.Field(str_length={"min_value": 1})
@@ -50,45 +55,59 @@ class DimReportRow(_Strict):
 
 
 class DimLeaderRow(_Strict):
-    """One row per leader named by a publisher."""
+    """One row per publisher and leader named in the batch."""
 
+    report_idx: int = pa.Field(ge=0)
     publisher: str
-    leader_name: str = pa.Field(str_length={"min_value": 1}, unique=True)
+    leader_name: str = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        unique = ["report_idx", "leader_name"]
 
 
 class DimDepartmentRow(_Strict):
-    """One row per department named by a publisher."""
+    """One row per report and department named in it."""
 
+    report_idx: int = pa.Field(ge=0)
     publisher: str
-    department_name: str = pa.Field(str_length={"min_value": 1}, unique=True)
+    department_name: str = pa.Field(str_length={"min_value": 1})
+
+    class Config:
+        unique = ["report_idx", "department_name"]
 
 
 class DimTargetRow(_Strict):
-    """One row per target in the report: its identity and its text."""
+    """One row per report and target: its identity and its text."""
 
+    report_idx: int = pa.Field(ge=0)
     publisher: str
     plan_year: int = pa.Field(ge=1990, le=2100)
-    target_no: int = pa.Field(ge=1, unique=True)
+    target_no: int = pa.Field(ge=1)
     target_text: str = pa.Field(str_length={"min_value": 1})
     text_normalized: str = pa.Field(str_length={"min_value": 1})
 
+    class Config:
+        unique = ["report_idx", "target_no"]
+
 
 class BridgeTargetDepartmentRow(_Strict):
-    """One row per target and responsible department, in source order; position 1 leads."""
+    """One row per report, target and responsible department, in source order; position 1 leads."""
 
+    report_idx: int = pa.Field(ge=0)
     target_no: int = pa.Field(ge=1)
     department_name: str = pa.Field(str_length={"min_value": 1})
     position: int = pa.Field(ge=1)
     is_lead: bool
 
     class Config:
-        unique = ["target_no", "position"]
+        unique = ["report_idx", "target_no", "position"]
 
 
 class FactTargetProgressRow(_Strict):
-    """One row per target in the report's period."""
+    """One row per report and target."""
 
-    target_no: int = pa.Field(ge=1, unique=True)
+    report_idx: int = pa.Field(ge=0)
+    target_no: int = pa.Field(ge=1)
     leader_name: str = pa.Field(str_length={"min_value": 1})
     target_text: str = pa.Field(str_length={"min_value": 1})
     deadline_text: str
@@ -97,10 +116,14 @@ class FactTargetProgressRow(_Strict):
     on_schedule: bool
     source_line: int = pa.Field(ge=1)
 
+    class Config:
+        unique = ["report_idx", "target_no"]
+
 
 class QuarantineRow(_Strict):
     """One row per rejected record, with where it came from and why."""
 
+    report_idx: int = pa.Field(ge=0)
     source_line: int = pa.Field(ge=1)
     target_no_text: str = pa.Field(nullable=True)
     reason: str = pa.Field(str_length={"min_value": 1})

@@ -31,9 +31,13 @@ def test_workspace_loads_like_dagster_dev(tmp_path: Path) -> None:
     assert "Validation successful for code location duban" in proc.stdout + proc.stderr
 
 
-def test_definitions_hold_the_asset_graph_checks_and_job() -> None:
+def test_definitions_hold_the_asset_graph_checks_and_job(tmp_path: Path) -> None:
     defs = make_definitions("raw", "warehouse/duban.duckdb")
-    graph = defs.resolve_asset_graph()
+    # resolve inside a live instance: Dagster keeps the last instance's state storage in a context
+    # variable, which an instance closed by an earlier test can leave dangling
+    with dg.instance_for_test(temp_dir=str(tmp_path)):
+        graph = defs.resolve_asset_graph()
+        job = defs.resolve_job_def(BUILD_JOB)
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == EXPECTED_ASSETS
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert checks == {
@@ -46,7 +50,7 @@ def test_definitions_hold_the_asset_graph_checks_and_job() -> None:
         assert graph.get(key).partitions_def == period_partitions
     writers = {
         node.name: node.definition.pool
-        for node in defs.resolve_job_def(BUILD_JOB).graph.node_dict.values()
+        for node in job.graph.node_dict.values()
     }
     assert writers["star_schema"] == WAREHOUSE_POOL and writers["v_progress"] == WAREHOUSE_POOL
 

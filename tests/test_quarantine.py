@@ -112,14 +112,16 @@ def test_halves_with_different_header_orders_are_refused(tmp_path: Path) -> None
         process(path)
 
 
-def test_rows_failing_a_table_model_refuse_the_report(tmp_path: Path) -> None:
-    from pipelines.stage import _checked
-    from schemas.tables import DimLeaderRow
+def test_rows_failing_a_table_model_refuse_their_report_only(tmp_path: Path) -> None:
+    from dataclasses import replace
 
-    frame = pl.DataFrame({"publisher": ["测试市", "测试市"], "leader_name": ["张三", "张三"]})
-    with pytest.raises(ReportRefused) as refused:
-        _checked(DimLeaderRow, frame, tmp_path / "x.txt")
-    assert str(refused.value) == (
-        f"{tmp_path / 'x.txt'}: rows staged for the warehouse fail DimLeaderRow: "
-        "leader_name field_uniqueness value '张三' (row 0); leader_name field_uniqueness value '张三' (row 1)"
-    )
+    from pipelines.stage import stage_batch
+
+    good = process(write_report(tmp_path, [record(1) + record(2)]))
+    # a report whose accepted rows repeat a target number cannot be staged
+    bad = replace(good, accepted=pl.concat([good.accepted, good.accepted.head(1)]))
+    staged, failures = stage_batch([good, bad])
+    assert list(failures) == [1]
+    assert failures[1].startswith("rows staged for the warehouse fail DimTargetRow: DimTargetRow multiple_fields_uniqueness")
+    assert staged.reports["report_idx"].to_list() == [0]
+    assert set(staged.facts["report_idx"].unique()) == {0}
