@@ -16,9 +16,10 @@ from pipelines.export import export_parquet
     group_name="exports",
     kinds={"parquet"},
 )
-def parquet_export(warehouse: Warehouse) -> dg.MaterializeResult:
-    """Every table and view of the published warehouse as Parquet (the fact partitioned by period); one file per table."""
-    counts = export_parquet(warehouse.published)
+def parquet_export(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Every table and view of the published warehouse as Parquet, period-keyed ones partitioned by period;
+    only the run's periods are rewritten."""
+    counts = export_parquet(warehouse.published, context.partition_keys)
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(warehouse.published.parent / "parquet")),

@@ -1,7 +1,7 @@
 """Generate a benchmark corpus: publishers × years × 4 quarters of reports in the forms duban reads.
 
 Most reports use the seed's doubled-up text layout with misaligned ghost rows; some are GB18030 CSV
-with one record per row, some .xlsx with merged title and leader cells. Texts have realistic lengths
+with one record per row, .xlsx and .xls with merged title and leader cells, .docx tables and HTML pages. Texts have realistic lengths
 (targets of 15–40 characters, progress of 60–300). The same publisher keeps its targets across the
 quarters of a plan year, with new progress each quarter.
 
@@ -18,7 +18,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from tests.report_writers import Record, sample_records, write_csv, write_text, write_xlsx
+from tests.report_writers import (
+    Record,
+    sample_records,
+    write_csv,
+    write_docx,
+    write_html,
+    write_text,
+    write_xls,
+    write_xlsx,
+)
 
 CITIES = "菏泽 济宁 临沂 德州 聊城 滨州 东营 潍坊 烟台 威海 日照 泰安 淄博 枣庄 青岛 济南 莱芜 开封 洛阳 商丘".split()
 QUARTER_WORDS = {1: "第一季度", 2: "上半年", 3: "前三季度", 4: "全年"}
@@ -58,17 +67,23 @@ def write_publisher(args: tuple[Path, int, int, int]) -> int:
             title = f"{publisher}{year}年经济社会发展责任目标{QUARTER_WORDS[quarter]}工作推进情况一览表"
             stem = folder / f"p{index:04d}-{year}-Q{quarter}"
             form = rng.random()
-            if form < 0.85:
+            if form < 0.80:
                 # as in the seed: the left column ends in ghosts of the right column's first numbers
                 count = rng.choice([0, 2, 4])
                 left = (len(records) - count) // 2
                 ghosts = [(left + k, str(left + 1 + k), records[left].leader_name) for k in range(count)]
                 write_text(stem.with_suffix(".txt"), title, records, per_row=2, ghosts=ghosts,
                            column_sizes=(left, len(records) - left), crlf=rng.random() < 0.3)
-            elif form < 0.95:
+            elif form < 0.88:
                 write_csv(stem.with_suffix(".csv"), title, records, encoding="gb18030")
-            else:
+            elif form < 0.93:
                 write_xlsx(stem.with_suffix(".xlsx"), title, records)
+            elif form < 0.95:
+                write_xls(stem.with_suffix(".xls"), title, records)
+            elif form < 0.97:
+                write_docx(stem.with_suffix(".docx"), title, records)
+            else:
+                write_html(stem.with_suffix(".html"), title, records)
             written += 1
     return written
 

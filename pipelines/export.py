@@ -8,8 +8,6 @@ from pathlib import Path
 
 import duckdb
 
-PARTITIONED = {"fact_target_progress": "period_key"}
-
 
 def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -19,13 +17,27 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def export_parquet(published: Path) -> dict[str, int]:
-    """Write parquet/<name>.parquet beside the published file (the fact as parquet/<fact>/period_key=…/),
-    replacing the previous export whole; returns rows written per table or view."""
-    target = published.parent / "parquet"
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put a freshly written directory in place of target, never leaving target half-written."""
+    retired = target.with_name(f".{target.name}.retired-{os.getpid()}")
+    if target.exists():
+        os.replace(target, retired)
+    os.replace(new, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def export_parquet(published: Path, periods: list[str] | None = None) -> dict[str, int]:
+    """Write parquet/ beside the published file; returns rows written per table or view.
+
+    Tables and views with a period_key are written as <name>/period_key=…/ directories, and only the
+    given periods are rewritten (all of them when periods is None): adding a quarter costs the same
+    whatever the history. The others are small and written whole as <name>.parquet.
+    """
+    root = published.parent / "parquet"
+    root.mkdir(exist_ok=True)
     building = published.parent / f".parquet-building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
+    building.mkdir()
     counts: dict[str, int] = {}
     with duckdb.connect(str(published), read_only=True) as con:
         names = [
@@ -36,18 +48,38 @@ def export_parquet(published: Path) -> dict[str, int]:
                    ORDER BY 1"""
             ).fetchall()
         ]
+        by_period = {
+            table
+            for (table,) in con.execute(
+                "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'period_key' AND NOT internal"
+            ).fetchall()
+        }
+        all_periods = [p for (p,) in con.execute("SELECT period_key FROM dim_period ORDER BY 1").fetchall()]
+        chosen = all_periods if periods is None else [p for p in periods if p in all_periods]
         for name in names:
-            (counts[name],) = con.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()
-            if name in PARTITIONED:
-                con.execute(
-                    f"COPY {_quoted(name)} TO {_literal(building / name)} "
-                    f"(FORMAT parquet, PARTITION_BY ({_quoted(PARTITIONED[name])}))"
-                )
-            else:
+            if name not in by_period:
+                (counts[name],) = con.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()
                 con.execute(f"COPY {_quoted(name)} TO {_literal(building / (name + '.parquet'))} (FORMAT parquet)")
-    retired = published.parent / f".parquet-retired-{os.getpid()}"
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(building, target)
-    shutil.rmtree(retired, ignore_errors=True)
+                continue
+            (counts[name],) = con.execute(
+                f"SELECT count(*) FROM {_quoted(name)} WHERE period_key IN (SELECT unnest($p::VARCHAR[]))",
+                {"p": chosen},
+            ).fetchone()
+            con.execute(
+                f"COPY (SELECT * FROM {_quoted(name)} WHERE period_key IN (SELECT unnest($p::VARCHAR[]))) "
+                f"TO {_literal(building / name)} (FORMAT parquet, PARTITION_BY (period_key))",
+                {"p": chosen},
+            )
+    for name in names:
+        if name not in by_period:
+            os.replace(building / f"{name}.parquet", root / f"{name}.parquet")
+            continue
+        (root / name).mkdir(exist_ok=True)
+        for period in chosen:
+            written = building / name / f"period_key={period}"
+            if written.exists():  # a view may have no row for a period (no schedule changes, say)
+                _replace_dir(written, root / name / f"period_key={period}")
+            else:
+                shutil.rmtree(root / name / f"period_key={period}", ignore_errors=True)
+    shutil.rmtree(building, ignore_errors=True)
     return counts

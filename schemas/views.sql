@@ -1,29 +1,33 @@
 -- Comparison views for analysts. Periods are ordered by their end date (2021M11 falls between Q3 and Q4).
 
 CREATE OR REPLACE VIEW v_target_history AS
-WITH progress AS (
-    SELECT v.*, p.end_date AS period_end
-    FROM v_progress v JOIN dim_period p USING (period_key)
+WITH leads AS (
+    SELECT b.target_key, b.period_key, d.department_name
+    FROM bridge_target_department b JOIN dim_department d USING (department_key)
+    WHERE b.is_lead
 )
-SELECT publisher,
-       plan_year,
-       target_no,
-       arg_max(target_text, period_end) AS target_text,
-       arg_max(leader_name, period_end) AS leader_name,
-       arg_max(lead_department, period_end) AS lead_department,
-       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q1') AS q1_on_schedule,
-       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q2') AS q2_on_schedule,
-       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q3') AS q3_on_schedule,
-       max(on_schedule) FILTER (WHERE period_key = plan_year || 'Q4') AS q4_on_schedule,
-       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q1') AS q1_progress,
-       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q2') AS q2_progress,
-       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q3') AS q3_progress,
-       max(progress_text) FILTER (WHERE period_key = plan_year || 'Q4') AS q4_progress,
-       list({'period_key': period_key, 'on_schedule': on_schedule, 'progress_text': progress_text}
-            ORDER BY period_end) AS history,
+SELECT t.publisher,
+       t.plan_year,
+       t.target_no,
+       arg_max(f.target_text, p.end_date) AS target_text,
+       arg_max(l.leader_name, p.end_date) AS leader_name,
+       arg_max(ld.department_name, p.end_date) AS lead_department,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_on_schedule,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_on_schedule,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_on_schedule,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_on_schedule,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_progress,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_progress,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_progress,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_progress,
+       list({'period_key': p.period_key, 'on_schedule': f.on_schedule} ORDER BY p.end_date) AS history,
        count(*) AS periods_reported
-FROM progress
-GROUP BY publisher, plan_year, target_no;
+FROM fact_target_progress f
+JOIN dim_target t USING (target_key)
+JOIN dim_period p ON p.period_key = f.period_key
+JOIN dim_leader l USING (leader_key)
+LEFT JOIN leads ld ON ld.target_key = f.target_key AND ld.period_key = f.period_key
+GROUP BY t.publisher, t.plan_year, t.target_no;
 
 CREATE OR REPLACE VIEW v_target_sequence AS
 SELECT v.*,

@@ -28,6 +28,10 @@ LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionB
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 BACKFILL_RUNS = """query($tag: String!) { runsOrError(filter: {tags: [{key: "dagster/backfill", value: $tag}]}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
+CHECK_RESULTS = """{ assetNodes { assetKey { path }
+  assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }"""
+RUN_METADATA = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status
+  assetMaterializations { assetKey { path } partition metadataEntries { label } } } } }"""
 SENSORS = """{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "duban"}) {
   ... on Sensors { results { name sensorState { status } } } } }"""
 
@@ -147,3 +151,22 @@ def test_dagster_dev_serves_the_graph_runs_the_sensor_and_a_single_run_backfill(
         "2021Q2",
     )
     assert periods_in(warehouse) == ["2021Q1", "2021Q2"]
+
+    # what the UI shows: the run's materializations with their metadata, and every check passing
+    run = dev.graphql(RUN_METADATA, {"runId": runs[0]["runId"]})["runOrError"]
+    labels = {
+        "/".join(m["assetKey"]["path"]): {e["label"] for e in m["metadataEntries"]} for m in run["assetMaterializations"]
+    }
+    assert "row_count" in labels["fact_target_progress"] and "period_row_counts" in labels["v_progress"]
+    assert {"records_read", "accepted", "quarantined"} <= labels["tidy_records"]
+    statuses = {
+        (("/".join(n["assetKey"]["path"])), c["name"]): c["executionForLatestMaterialization"]["status"]
+        for n in dev.graphql(CHECK_RESULTS)["assetNodes"]
+        for c in (n["assetChecksOrError"].get("checks") or [])
+    }
+    assert statuses == {
+        ("fact_target_progress", "records_reconcile"): "SUCCEEDED",
+        ("fact_target_progress", "unique_keys"): "SUCCEEDED",
+        ("fact_target_progress", "foreign_keys"): "SUCCEEDED",
+        ("dim_report", "all_reports_loaded"): "SUCCEEDED",
+    }
