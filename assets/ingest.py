@@ -6,10 +6,11 @@ import dagster as dg
 
 from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
-from pipelines.errors import DubanError
 from pipelines.faults import pause_point
-from pipelines.process import FailedReport, ProcessedReport, process_reports
-from pipelines.reports import discover_report_files, read_report
+from pipelines.parallel import map_chunks
+from pipelines.process import ProcessedReport
+from pipelines.reports import discover_report_files
+from pipelines.staging import process_staged, stage_files
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
@@ -31,21 +32,19 @@ def raw_reports(
 ) -> dg.MaterializeResult:
     """The raw reports of the run's periods read into grids of cells and staged; one entry per file."""
     root = raw_directory.root
-    periods = set(context.partition_keys)
+    periods = sorted(context.partition_keys)
     paths = [root / f for f in config.files] if config.files else discover_report_files(root)
     staging = warehouse.staging
     staged: dict[str, list[str]] = defaultdict(list)
     lines = 0
     unreadable: list[str] = []
-    for path in paths:
-        try:
-            report = read_report(path, root)
-        except DubanError as error:
-            unreadable.append(str(error))
-            continue
-        if report.period.key in periods:
-            staged[report.period.key].append(staging.write_raw(report))
-            lines += report.grid.height
+    tasks = [(str(root), p.relative_to(root).as_posix(), str(staging.root), periods) for p in paths]
+    for period, key, read, error in map_chunks(stage_files, tasks):
+        if error:
+            unreadable.append(error)
+        elif key:
+            staged[period].append(key)
+            lines += read
             pause_point("read")
     for period in periods:
         staging.write_period(period, staged.get(period, []))
@@ -72,21 +71,19 @@ def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     """Each staged report reshaped, normalised and validated into accepted and quarantined rows; one set per report."""
     staging = warehouse.staging
     totals = {"reports": 0, "failed_reports": 0, "records_read": 0, "accepted": 0, "quarantined": 0, "reused": 0}
-    for period in context.partition_keys:
-        keys = staging.read_period(period)
-        fresh = [key for key in keys if not staging.has_processed(key)]
-        for key, result in zip(fresh, process_reports([staging.read_raw(key) for key in fresh])):
-            if isinstance(result, FailedReport):
-                context.log.error(f"report failed: {result.source_file}: {result.error}")
-            staging.write_processed(key, result)
-        totals["reused"] += len(keys) - len(fresh)
-        for key in keys:
-            result = staging.read_processed(key)
-            if isinstance(result, ProcessedReport):
-                totals["reports"] += 1
-                totals["records_read"] += result.records_read
-                totals["accepted"] += result.accepted.height
-                totals["quarantined"] += result.quarantine.height
-            else:
-                totals["failed_reports"] += 1
+    keys = [key for period in context.partition_keys for key in staging.read_period(period)]
+    fresh = [key for key in keys if not staging.has_processed(key)]
+    # chunks of up to 64 reports, each validated together, spread over worker processes when there are many
+    map_chunks(process_staged, [(str(staging.root), key) for key in fresh], chunk_size=64)
+    totals["reused"] = len(keys) - len(fresh)
+    for key in keys:
+        result = staging.read_processed(key)
+        if isinstance(result, ProcessedReport):
+            totals["reports"] += 1
+            totals["records_read"] += result.records_read
+            totals["accepted"] += result.accepted.height
+            totals["quarantined"] += result.quarantine.height
+        else:
+            totals["failed_reports"] += 1
+            context.log.error(f"report failed: {result.source_file}: {result.error}")
     return dg.MaterializeResult(metadata=totals)

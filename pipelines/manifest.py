@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipelines.errors import DubanError
+from pipelines.parallel import map_chunks
 from pipelines.reports import discover_report_files, read_report
 
 
@@ -45,14 +46,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def identify_files(tasks: list[tuple[str, str]]) -> list[tuple[str, FileState]]:
+    """(root, relative name) → the file's state, read from disk (runs in worker processes)."""
+    out = []
+    for root, name in tasks:
+        path = Path(root) / name
+        stat = path.stat()
+        try:
+            period_key, error = read_report(path, Path(root)).period.key, None
+        except DubanError as problem:
+            period_key, error = None, problem.reason
+        out.append((name, FileState(stat.st_mtime_ns, stat.st_size, _sha256(path), period_key, error)))
+    return out
+
+
 def scan_raw(root: Path, previous: dict[str, FileState]) -> tuple[dict[str, FileState], Changes]:
     """The state of every file under root and the changes against previous.
 
     A file whose size and modification time are unchanged is not read again; one whose bytes are
-    unchanged (same hash) keeps its period without being parsed again.
+    unchanged (same hash) keeps its period without being parsed again. New and changed files are
+    read in worker processes when there are many.
     """
     states: dict[str, FileState] = {}
     changes = Changes()
+    to_read: list[str] = []
     for path in discover_report_files(root):
         name = path.relative_to(root).as_posix()
         stat = path.stat()
@@ -60,16 +77,13 @@ def scan_raw(root: Path, previous: dict[str, FileState]) -> tuple[dict[str, File
         if before and (before.mtime_ns, before.size) == (stat.st_mtime_ns, stat.st_size):
             states[name] = before
             continue
-        sha = _sha256(path)
-        if before and before.sha256 == sha:
-            states[name] = FileState(stat.st_mtime_ns, stat.st_size, sha, before.period_key, before.error)
+        if before and before.sha256 == _sha256(path):
+            states[name] = FileState(stat.st_mtime_ns, stat.st_size, before.sha256, before.period_key, before.error)
             continue
-        try:
-            period_key, error = read_report(path, root).period.key, None
-        except DubanError as problem:
-            period_key, error = None, problem.reason
-        states[name] = FileState(stat.st_mtime_ns, stat.st_size, sha, period_key, error)
-        (changes.changed if before else changes.added).append(name)
+        to_read.append(name)
+    for name, state in map_chunks(identify_files, [(str(root), name) for name in to_read]):
+        states[name] = state
+        (changes.changed if name in previous else changes.added).append(name)
     changes.removed = sorted(set(previous) - set(states))
     return states, changes
 

@@ -136,3 +136,43 @@ class StagingArea:
                 f"no staged reports for period {period_key}: materialize raw_reports for it first"
             )
         return json.loads(path.read_text(encoding="utf-8"))
+
+
+def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str, str | None, int, str | None]]:
+    """Read raw files and stage those of the wanted periods (runs in worker processes).
+
+    Each task is (raw root, relative name, staging root, wanted period keys); each result is
+    (period key or "", staged key or None, lines read, error or None).
+    """
+    from pipelines.errors import DubanError
+    from pipelines.reports import read_report
+
+    out = []
+    for root, name, staging_root, periods in tasks:
+        try:
+            report = read_report(Path(root) / name, Path(root))
+        except DubanError as error:
+            out.append(("", None, 0, str(error)))
+            continue
+        if report.period.key in periods:
+            out.append((report.period.key, StagingArea(Path(staging_root)).write_raw(report), report.grid.height, None))
+        else:
+            out.append((report.period.key, None, 0, None))
+    return out
+
+
+def process_staged(tasks: list[tuple[str, str]]) -> list[str]:
+    """Process staged reports and stage their results (runs in worker processes); returns "ok" or "failed" each.
+
+    Each task is (staging root, report key); the reports of one call are validated together.
+    """
+    from pipelines.process import process_reports
+
+    if not tasks:
+        return []
+    staging = StagingArea(Path(tasks[0][0]))
+    keys = [key for _, key in tasks]
+    results = process_reports([staging.read_raw(key) for key in keys])
+    for key, result in zip(keys, results):
+        staging.write_processed(key, result)
+    return ["failed" if isinstance(r, FailedReport) else "ok" for r in results]

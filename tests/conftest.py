@@ -33,9 +33,9 @@ class BuildRun:
             return con.execute(sql, params or []).fetchall()
 
 
-def run_build(raw: Path, warehouse: Path, home: Path, *extra: str) -> BuildRun:
+def run_build(raw: Path, warehouse: Path, home: Path, *extra: str, env: dict | None = None) -> BuildRun:
     """Run the installed `duban build` command as a separate process."""
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), **(env or {})}
     env.pop("DUBAN_RAW", None)
     env.pop("DUBAN_WAREHOUSE", None)
     proc = subprocess.run(

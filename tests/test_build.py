@@ -136,3 +136,22 @@ def test_reissued_file_replaces_the_period(tmp_path: Path) -> None:
     assert run.query("SELECT progress_text, source_file FROM v_progress WHERE target_no = 106") == [
         ("已全部完成，列出增绿工程计划", "heze-2021-Q1-reissued.txt")
     ]
+
+
+def test_worker_processes_build_the_same_warehouse(tmp_path: Path) -> None:
+    from tests.report_writers import sample_records, write_csv, write_text
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    for n in range(2, 5):
+        write_text(raw / f"a-2021-Q{n}.txt", f"甲市人民政府2021年责任目标第{'二三四'[n - 2]}季度工作推进情况", sample_records(n=20, start=1, seed=n),
+                   ghosts=[(1, "900", "张三丰")])
+        write_csv(raw / f"b-2021-Q{n}.csv", f"乙市人民政府2021年责任目标第{'二三四'[n - 2]}季度工作推进情况", sample_records(n=15, start=1, seed=n))
+    serial = run_build(raw, tmp_path / "s" / "duban.duckdb", tmp_path / "hs", env={"DUBAN_WORKERS": "1"})
+    parallel = run_build(
+        raw, tmp_path / "p" / "duban.duckdb", tmp_path / "hp", env={"DUBAN_WORKERS": "2", "DUBAN_PARALLEL_MIN_ITEMS": "1"}
+    )
+    assert serial.returncode == 0 and parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert _snapshot(parallel) == _snapshot(serial)
+    assert len(_snapshot(serial)["fact_target_progress"]) == 54 + 3 * (20 + 15)
