@@ -17,6 +17,10 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _text_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _replace_dir(new: Path, target: Path) -> None:
     """Put a freshly written directory in place of target, never leaving target half-written."""
     retired = target.with_name(f".{target.name}.retired-{os.getpid()}")
@@ -26,12 +30,24 @@ def _replace_dir(new: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def _objects(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Every table and view of the main schema with its column names."""
+    objects: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        """SELECT c.table_name, c.column_name FROM duckdb_columns() c
+           WHERE NOT c.internal AND c.schema_name = 'main' ORDER BY c.table_name"""
+    ).fetchall():
+        objects.setdefault(table, set()).add(column)
+    return objects
+
+
 def export_parquet(published: Path, periods: list[str] | None = None) -> dict[str, int]:
     """Write parquet/ beside the published file; returns rows written per table or view.
 
-    Tables and views with a period_key are written as <name>/period_key=…/ directories, and only the
-    given periods are rewritten (all of them when periods is None): adding a quarter costs the same
-    whatever the history. The others are small and written whole as <name>.parquet.
+    Tables and views with a period_key are written as <name>/period_key=…/ directories, those with a
+    plan_year but no period as <name>/plan_year=…/, and only the given periods (and their plan years)
+    are rewritten (everything when periods is None): adding a quarter costs the same whatever the
+    history. The rest are small and written whole as <name>.parquet.
     """
     root = published.parent / "parquet"
     root.mkdir(exist_ok=True)
@@ -39,47 +55,45 @@ def export_parquet(published: Path, periods: list[str] | None = None) -> dict[st
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir()
     counts: dict[str, int] = {}
+    written: list[tuple[str, str, list]] = []
     with duckdb.connect(str(published), read_only=True) as con:
-        names = [
-            name
-            for (name,) in con.execute(
-                """SELECT table_name FROM duckdb_tables() WHERE NOT internal AND schema_name = 'main'
-                   UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'
-                   ORDER BY 1"""
-            ).fetchall()
-        ]
-        by_period = {
-            table
-            for (table,) in con.execute(
-                "SELECT DISTINCT table_name FROM duckdb_columns() WHERE column_name = 'period_key' AND NOT internal"
-            ).fetchall()
-        }
-        all_periods = [p for (p,) in con.execute("SELECT period_key FROM dim_period ORDER BY 1").fetchall()]
-        chosen = all_periods if periods is None else [p for p in periods if p in all_periods]
-        for name in names:
-            if name not in by_period:
+        objects = _objects(con)
+        known = dict(con.execute("SELECT period_key, year FROM dim_period").fetchall())
+        chosen = sorted(known) if periods is None else sorted(p for p in periods if p in known)
+        years = sorted({known[p] for p in chosen})
+        for name, columns in objects.items():
+            # literal lists (period keys and years come from dim_period) so DuckDB pushes the filters down;
+            # plan_year partitions the views' windows, so filtering on it first keeps the work to those years
+            period_list = ", ".join(_text_literal(p) for p in chosen) or "NULL"
+            year_list = ", ".join(str(int(y)) for y in years) or "NULL"
+            if "period_key" in columns:
+                column, values = "period_key", chosen
+                where = f"period_key IN ({period_list})" + (
+                    f" AND plan_year IN ({year_list})" if "plan_year" in columns else ""
+                )
+            elif "plan_year" in columns:
+                column, values = "plan_year", years
+                where = f"plan_year IN ({year_list})"
+            else:
                 (counts[name],) = con.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()
                 con.execute(f"COPY {_quoted(name)} TO {_literal(building / (name + '.parquet'))} (FORMAT parquet)")
                 continue
-            (counts[name],) = con.execute(
-                f"SELECT count(*) FROM {_quoted(name)} WHERE period_key IN (SELECT unnest($p::VARCHAR[]))",
-                {"p": chosen},
-            ).fetchone()
+            con.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT * FROM {_quoted(name)} WHERE {where}")
+            (counts[name],) = con.execute("SELECT count(*) FROM export_rows").fetchone()
             con.execute(
-                f"COPY (SELECT * FROM {_quoted(name)} WHERE period_key IN (SELECT unnest($p::VARCHAR[]))) "
-                f"TO {_literal(building / name)} (FORMAT parquet, PARTITION_BY (period_key))",
-                {"p": chosen},
+                f"COPY export_rows TO {_literal(building / name)} (FORMAT parquet, PARTITION_BY ({column}))"
             )
-    for name in names:
-        if name not in by_period:
+            written.append((name, column, values))
+    for name in objects:
+        if (building / f"{name}.parquet").exists():
             os.replace(building / f"{name}.parquet", root / f"{name}.parquet")
-            continue
+    for name, column, values in written:
         (root / name).mkdir(exist_ok=True)
-        for period in chosen:
-            written = building / name / f"period_key={period}"
-            if written.exists():  # a view may have no row for a period (no schedule changes, say)
-                _replace_dir(written, root / name / f"period_key={period}")
-            else:
-                shutil.rmtree(root / name / f"period_key={period}", ignore_errors=True)
+        for value in values:
+            fresh = building / name / f"{column}={value}"
+            if fresh.exists():
+                _replace_dir(fresh, root / name / f"{column}={value}")
+            else:  # no rows for it any more (no schedule changes that period, say)
+                shutil.rmtree(root / name / f"{column}={value}", ignore_errors=True)
     shutil.rmtree(building, ignore_errors=True)
     return counts
