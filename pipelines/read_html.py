@@ -19,6 +19,18 @@ def _text(element) -> str:
     return "\n".join(" ".join(line.split()) for line in lines).strip()
 
 
+def _fill_spanned(cells: list[str], pending: dict[int, tuple[int, str]]) -> None:
+    """Append the values that cells spanning down from earlier rows put at the row's next positions."""
+    while len(cells) in pending:
+        column = len(cells)
+        left, value = pending[column]
+        cells.append(value)
+        if left == 1:
+            del pending[column]
+        else:
+            pending[column] = (left - 1, value)
+
+
 def read_html_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
     """Read a saved page: its title, then every table row; line_no is the source line of the row."""
     import lxml.html
@@ -42,31 +54,17 @@ def read_html_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
         pending: dict[int, tuple[int, str]] = {}  # column → (rows still covered, text) from a rowspan
         for tr in table.iter("tr"):
             cells: list[str] = []
-            column = 0
             for td in tr:
                 if td.tag not in ("td", "th"):
                     continue
-                while column in pending:
-                    left, value = pending[column]
-                    cells.append(value)
-                    pending[column] = (left - 1, value)
-                    if left - 1 == 0:
-                        del pending[column]
-                    column += 1
+                _fill_spanned(cells, pending)
                 value = _text(td)
                 rowspan = int(td.get("rowspan", "1") or 1)
                 for _ in range(int(td.get("colspan", "1") or 1)):
-                    cells.append(value)
                     if rowspan > 1:
-                        pending[column] = (rowspan - 1, value)
-                    column += 1
-            while column in pending:
-                left, value = pending[column]
-                cells.append(value)
-                pending[column] = (left - 1, value)
-                if left - 1 == 0:
-                    del pending[column]
-                column += 1
+                        pending[len(cells)] = (rowspan - 1, value)
+                    cells.append(value)
+            _fill_spanned(cells, pending)
             rows.append((tr.sourceline or 0, cells))
     lines = [line for line, _ in rows]
     if any(b <= a for a, b in zip(lines, lines[1:])):

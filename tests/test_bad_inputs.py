@@ -22,6 +22,7 @@ from pipelines.errors import DubanError
 from pipelines.process import process_report
 from pipelines.reports import read_report
 from tests.bad_inputs import make_corpus
+from assets.warehouse import STAR_TABLES
 from tests.conftest import SEED, BuildRun, run_build
 from tests.report_writers import Record, write_csv
 
@@ -30,16 +31,6 @@ CORPUS = HERE / "corpus"
 EXPECTED: dict[str, dict] = tomllib.loads((HERE / "expected.toml").read_text(encoding="utf-8"))["files"]
 NAMES = sorted(EXPECTED)
 LOADED = sorted(n for n, spec in EXPECTED.items() if spec["outcome"] == "loaded")
-STAR_TABLES = [
-    "dim_period",
-    "dim_report",
-    "dim_leader",
-    "dim_department",
-    "dim_target",
-    "bridge_target_department",
-    "fact_target_progress",
-    "quarantine",
-]
 # expected.toml fact keys → the v_progress expression they are compared with
 FACT_COLUMNS = {"progress_chars": "length(progress_text)", "progress_sha256": "sha256(progress_text)"}
 

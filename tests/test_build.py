@@ -3,18 +3,10 @@
 import shutil
 from pathlib import Path
 
+from assets.warehouse import STAR_TABLES
 from tests.conftest import SEED, BuildRun, run_build
 
-TABLES = [
-    "dim_period",
-    "dim_report",
-    "dim_leader",
-    "dim_department",
-    "dim_target",
-    "bridge_target_department",
-    "fact_target_progress",
-    "quarantine",
-]
+TABLES = STAR_TABLES
 
 
 def test_summary_is_printed_per_report(seed_build: BuildRun) -> None:
