@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -135,13 +137,16 @@ def serve_command(warehouse: str | None, host: str, port: int, token: str | None
     from pipelines.serve import serve
 
     path = Path(warehouse or configured_paths()[1]).resolve()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # explicit handlers: a process started in the background by a shell inherits an ignored SIGINT
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        serve(path, host, port, token, say=_say)
-    except KeyboardInterrupt:
-        _say("duban serve: stopped")
+        serve(path, host, port, token, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
     except (DubanError, duckdb.Error) as error:
         print(f"duban serve: {error}", file=sys.stderr)
         return 1
+    _say("duban serve: stopped")
     return 0
 
 

@@ -68,8 +68,9 @@ def served(tmp_path: Path):
     output = ServerOutput(proc)
     output.wait_for("duban serve: serving")
     yield raw, warehouse, home, port, output
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+    output.wait_for("duban serve: stopped", timeout=10)
 
 
 def warehouse_rows(warehouse: Path) -> list[tuple]:
