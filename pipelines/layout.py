@@ -24,9 +24,6 @@ class Layout:
     columns: tuple[str | None, ...]  # column name at each position inside a block
     header_lines: tuple[int, ...]  # the first header and any repeats of it
 
-    def position_of(self, column: str) -> int:
-        return self.columns.index(column)
-
 
 def long_cells(grid: pl.DataFrame) -> pl.DataFrame:
     """One row per cell of the grid: line_no, pos (0-based), raw text and trimmed text."""
