@@ -109,7 +109,19 @@ class StagingArea:
             return
         _write_parquet(folder / "accepted.parquet", result.accepted)
         _write_parquet(folder / "quarantine.parquet", result.quarantine)
-        _write_json(self._processed_marker(key), {"failed": False, "skipped_lines": result.skipped_lines})
+        _write_json(
+            self._processed_marker(key),
+            {
+                "failed": False,
+                "skipped_lines": result.skipped_lines,
+                "accepted": result.accepted.height,
+                "quarantined": result.quarantine.height,
+            },
+        )
+
+    def processed_summary(self, key: str) -> dict:
+        """A staged report's outcome without its rows: failed and error, or accepted and quarantined counts."""
+        return json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
 
     def read_processed(self, key: str) -> ProcessedReport | FailedReport:
         folder = self.root / "reports" / key
