@@ -9,6 +9,7 @@ from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
 from assets.jobs import build_job
 from pipelines.manifest import decode_states, encode_states, files_by_period, scan_raw
+from pipelines.plan import periods_to_build
 
 # How often the sensor looks at the raw directory; tests shorten it.
 SENSOR_INTERVAL = int(os.environ.get("DUBAN_SENSOR_INTERVAL", "30"))
@@ -18,23 +19,38 @@ def _run_config(files: list[str]) -> dict:
     return {"ops": {"raw_reports": {"config": {"files": files}}}}
 
 
-def _run_key(period: str, shas: list[str]) -> str:
-    return f"{period}:{hashlib.sha256(''.join(sorted(shas)).encode()).hexdigest()[:16]}"
+def _run_key(period: str, generation: int, shas: list[str]) -> str:
+    """Unique per period and sensor generation: a state seen before (a reverted file) still runs again."""
+    return f"{period}:{generation}:{hashlib.sha256(''.join(sorted(shas)).encode()).hexdigest()[:16]}"
+
+
+def _split_cursor(cursor: str | None) -> tuple[int, str | None]:
+    """(generation, encoded file states) of the sensor's cursor; generation counts the ticks that requested runs."""
+    if cursor and cursor.startswith("g") and ":" in cursor:
+        generation, states = cursor[1:].split(":", 1)
+        return int(generation), states
+    return 0, cursor
 
 
 @dg.sensor(job=build_job, minimum_interval_seconds=SENSOR_INTERVAL, default_status=dg.DefaultSensorStatus.RUNNING)
 def raw_directory_sensor(context: dg.SensorEvaluationContext, raw_directory: RawDirectory) -> dg.SensorResult:
-    """Request a run for every period with a new or changed file (by content hash); report removed files."""
-    previous = decode_states(context.cursor)
+    """Request a run for every period with a new, changed or removed file (by content hash); report removed files."""
+    generation, encoded = _split_cursor(context.cursor)
+    previous = decode_states(encoded)
     states, changes = scan_raw(raw_directory.root, previous)
-    periods = sorted({states[name].period_key for name in changes.touched if states[name].period_key})
+    periods = sorted(
+        {states[name].period_key for name in changes.touched if states[name].period_key}
+        | {previous[name].period_key for name in changes.changed + changes.removed if previous[name].period_key}
+    )
     by_period = files_by_period(states)
     known = set(context.instance.get_dynamic_partitions(period_partitions.name))
+    if periods:
+        generation += 1
     requests = [
         dg.RunRequest(
             partition_key=period,
-            run_key=_run_key(period, [states[f].sha256 for f in by_period[period]]),
-            run_config=_run_config(by_period[period]),
+            run_key=_run_key(period, generation, [states[f].sha256 for f in by_period.get(period, [])]),
+            run_config=_run_config(by_period.get(period, [])),
             tags={"duban/trigger": "raw_directory_sensor"},
         )
         for period in periods
@@ -45,14 +61,14 @@ def raw_directory_sensor(context: dg.SensorEvaluationContext, raw_directory: Raw
             context.log.warning(f"{name}: not loadable: {states[name].error}")
     if changes.removed:
         context.log.warning(
-            f"removed from the raw directory (their facts stay in the warehouse): {', '.join(changes.removed)}"
+            f"removed from the raw directory (their reports leave the warehouse): {', '.join(changes.removed)}"
         )
         events.append(
             dg.AssetObservation(
                 asset_key="raw_reports",
                 metadata={
                     "removed_files": dg.MetadataValue.json(changes.removed),
-                    "note": "Removed files are not unloaded; their reports stay in dim_report.",
+                    "note": "The run for their periods removes their reports from the warehouse.",
                 },
             )
         )
@@ -62,42 +78,31 @@ def raw_directory_sensor(context: dg.SensorEvaluationContext, raw_directory: Raw
         if set(periods) - known
         else [],
         asset_events=events,
-        cursor=encode_states(states),
+        cursor=f"g{generation}:{encode_states(states)}",
         skip_reason=None if requests or events else "no new, changed or removed files",
     )
-
-
-def _loaded_hashes(warehouse: Warehouse) -> set[str]:
-    import duckdb
-
-    if not warehouse.published.exists():
-        return set()
-    with duckdb.connect(str(warehouse.published), read_only=True) as con:
-        return {sha for (sha,) in con.execute("SELECT sha256 FROM dim_report").fetchall()}
 
 
 @dg.schedule(job=build_job, cron_schedule="0 6 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
 def daily_catch_up(context: dg.ScheduleEvaluationContext, raw_directory: RawDirectory, warehouse: Warehouse):
     """Every morning: build every period whose files are not all in the warehouse, or that was never built."""
     states, _ = scan_raw(raw_directory.root, {})
-    loaded = _loaded_hashes(warehouse)
-    by_period = files_by_period(states)
+    stale = periods_to_build(states, warehouse.published)
     instance = context.instance
     known = set(instance.get_dynamic_partitions(period_partitions.name))
-    new = sorted(set(by_period) - known)
+    new = sorted(set(stale) - known)
     if new:
         instance.add_dynamic_partitions(period_partitions.name, new)
-    stale = [p for p, files in by_period.items() if any(states[f].sha256 not in loaded for f in files)]
     if not stale:
-        return dg.SkipReason("every report under the raw directory is in the warehouse")
+        return dg.SkipReason("the warehouse holds exactly the reports under the raw directory")
     return [
         dg.RunRequest(
             partition_key=period,
             run_key=None,
-            run_config=_run_config(by_period[period]),
+            run_config=_run_config(files),
             tags={"duban/trigger": "daily_catch_up"},
         )
-        for period in stale
+        for period, files in stale.items()
     ]
 
 

@@ -1,6 +1,7 @@
 """Assets that read a period's raw reports and turn them into tidy, validated records in staging."""
 
 from collections import defaultdict
+from typing import Optional
 
 import dagster as dg
 
@@ -15,9 +16,9 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 class RawReportsConfig(dg.Config):
-    """Which files to read; empty means every file under the raw directory."""
+    """Which files to read: the complete list of the run's periods' files; None means every file under the raw directory."""
 
-    files: list[str] = []
+    files: Optional[list[str]] = None
 
 
 @dg.asset(
@@ -32,7 +33,7 @@ def raw_reports(
     """The raw reports of the run's periods read into grids of cells and staged; one entry per file."""
     root = raw_directory.root
     periods = sorted(context.partition_keys)
-    paths = [root / f for f in config.files] if config.files else discover_report_files(root)
+    paths = [root / f for f in config.files] if config.files is not None else discover_report_files(root)
     staging = warehouse.staging
     staged: dict[str, list[str]] = defaultdict(list)
     lines = 0

@@ -7,9 +7,7 @@ from assets.ingest import SINGLE_RUN, tidy_records
 from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from pipelines import checks
-from pipelines.load import load_reports, record_failed_report
-from pipelines.process import FailedReport, ProcessedReport
-from pipelines.stage import stage_batch, stage_period_row
+from pipelines.period_load import load_period
 
 WAREHOUSE_POOL = "duban_warehouse"
 STAR_TABLES = [
@@ -42,40 +40,16 @@ _checks = [
 ]
 
 
-def _register_period(con, period_key: str) -> None:
-    """Make sure the period exists, so a failed report still points at it."""
-    con.register("stg_period", stage_period_row(period_key))
-    con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
-    con.unregister("stg_period")
-
-
 def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str) -> tuple[dict, dict]:
-    """Load every staged report of one period, oldest first, as one batch; returns (outcomes, failures) by file."""
+    """Bring one period in line with its staged files; returns (outcomes, failures) by file."""
     staging = warehouse.staging
-    items = [staging.read_processed(key) for key in staging.read_period(period_key)]
-    failures: dict[str, str] = {}
-    if any(isinstance(item, FailedReport) for item in items):
-        _register_period(con, period_key)
-    for item in items:
-        if isinstance(item, FailedReport):
-            record_failed_report(con, item.source_file, item.sha256, item.period_key, item.error, item.publisher)
-            failures[item.source_file] = item.error
-    batch = [item for item in items if isinstance(item, ProcessedReport)]
-    if not batch:
-        return {}, failures
-    staged, refused = stage_batch(batch)
-    results, load_failures = load_reports(con, staged)
-    for idx, reason in {**refused, **load_failures}.items():
-        report = batch[idx].report
-        _register_period(con, period_key)
-        record_failed_report(con, report.source_file, report.sha256, period_key, reason, report.publisher)
-        failures[report.source_file] = reason
-    outcomes = {batch[idx].report.source_file: outcome.status for idx, outcome in sorted(results.items())}
+    result = load_period(con, period_key, [staging.read_processed(key) for key in staging.read_period(period_key)])
+    counts = {s: sum(v == s for v in result.outcomes.values()) for s in ("loaded", "superseded", "unchanged")}
     context.log.info(
-        f"{period_key}: {sum(s == 'loaded' for s in outcomes.values())} report(s) loaded, "
-        f"{sum(s == 'unchanged' for s in outcomes.values())} unchanged, {len(failures)} failed"
+        f"{period_key}: {counts['loaded']} report(s) loaded, {counts['superseded']} superseded, "
+        f"{counts['unchanged']} unchanged, {len(result.failures)} failed, {len(result.removed)} removed"
     )
-    return outcomes, failures
+    return result.outcomes, result.failures
 
 
 @dg.multi_asset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from functools import cache
 
@@ -14,6 +15,16 @@ from schemas import schema_file
 def catalog() -> dict:
     """The parsed catalog: shared column descriptions and per-table comments and overrides."""
     return tomllib.loads(schema_file("catalog.toml"))
+
+
+def catalog_fingerprint() -> str:
+    """A hash of the catalog's text: comments are re-applied when it changes."""
+    return hashlib.sha256(schema_file("catalog.toml").encode("utf-8")).hexdigest()[:16]
+
+
+def schema_fingerprint() -> str:
+    """A hash of the tables' and views' definitions: a recreated table or view has lost its comments."""
+    return hashlib.sha256((schema_file("warehouse.sql") + schema_file("views.sql")).encode("utf-8")).hexdigest()[:16]
 
 
 def _literal(text: str) -> str:

@@ -15,6 +15,7 @@ import duckdb
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, get_instance
 from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
+from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files
 from pipelines.publish import work_dir
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
@@ -35,16 +36,6 @@ def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[st
     return states, refused
 
 
-def _periods_to_build(states: dict[str, FileState], warehouse: Path, everything: bool) -> dict[str, list[str]]:
-    """Periods with a file whose content the warehouse has not seen (all periods with --all), with their files."""
-    by_period = files_by_period(states)
-    if everything or not warehouse.exists():
-        return by_period
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        seen = {sha for (sha,) in con.execute("SELECT sha256 FROM dim_report").fetchall()}
-    return {p: files for p, files in by_period.items() if any(states[f].sha256 not in seen for f in files)}
-
-
 def build(raw: str | None, warehouse: str | None, verbose: bool = False, everything: bool = False) -> int:
     """Materialize the asset graph for every period found under the raw directory; returns the exit status."""
     from assets.definitions import BUILD_JOB, make_definitions
@@ -62,10 +53,9 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     states, refused = _scan(raw_dir, warehouse_path)
     for message in refused:
         _say(f"  refused {message}")
-    by_period = _periods_to_build(states, warehouse_path, everything)
-    unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
-    if unchanged:
-        _say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
+    by_period = periods_to_build(states, warehouse_path, everything)
+    for step in migrations_due(warehouse_path):
+        _say(f"duban: migrating the warehouse: {step}")
     instance = get_instance()
     for run_id in reap_dead_runs(instance):
         _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
@@ -73,11 +63,24 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     new = [key for key in by_period if key not in known]
     if new:
         instance.add_dynamic_partitions(period_partitions.name, new)
+    if by_period:
+        # a run covers a range of partitions: every period in it is brought in line with its complete file list
+        order = instance.get_dynamic_partitions(period_partitions.name)
+        positions = sorted(order.index(key) for key in by_period)
+        current = files_by_period(states)
+        for key in order[positions[0] : positions[-1] + 1]:
+            by_period.setdefault(key, current.get(key, []))
+    unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
+    if unchanged:
+        _say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
+    still_failed = failed_reports(warehouse_path, list(by_period))
+    for source_file, error in still_failed:
+        _say(f"  failed {source_file} (unchanged since an earlier build): {error}")
+    for source_file in removed_files(states, warehouse_path):
+        _say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
     failed_runs = []
     if by_period:
         job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
-        order = instance.get_dynamic_partitions(period_partitions.name)
-        positions = sorted(order.index(key) for key in by_period)
         first, last = order[positions[0]], order[positions[-1]]
         files = [name for names in by_period.values() for name in names]
         _say(
@@ -95,7 +98,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
         if not result.success:
             failed_runs.append(result.run_id)
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
-    rows = report_rows(warehouse_path, [states[name].sha256 for names in by_period.values() for name in names])
+    rows = report_rows(warehouse_path, list(by_period))
     table = [
         [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]
         for r in rows
@@ -103,13 +106,14 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     if table:
         _say("")
         _say(format_table(["publisher", "period", "read", "accepted", "quarantined", "status", "file"], table))
-    failed_reports = [r for r in rows if r["status"] == "failed"]
-    for r in failed_reports:
+    failed = [r for r in rows if r["status"] == "failed"]
+    for r in failed:
         _say(f"  failed {r['source_file']}: {r['error']}")
     _say(f"\nduban: warehouse {warehouse_path}")
-    problems = len(refused) + len(failed_reports) + len(failed_runs)
+    failed_reports_now = len(failed) + len(still_failed)
+    problems = len(refused) + failed_reports_now + len(failed_runs)
     if problems:
-        _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {len(failed_reports)} report(s) failed, {len(failed_runs)} run(s) failed")
+        _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")
         return 1
     return 0
 

@@ -3,31 +3,43 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Iterator
 
 import duckdb
 import polars as pl
 
-from pipelines.catalog import apply_comments
+from pipelines.catalog import apply_comments, catalog_fingerprint, schema_fingerprint
 from pipelines.faults import pause_point
+from pipelines.migrate import mark_current, upgrade
 from pipelines.stage import StagedBatch
 from schemas import schema_file
 
 
-@dataclass(frozen=True)
-class LoadOutcome:
-    """What loading a report did: 'loaded' (new or re-issued content) or 'unchanged' (already loaded)."""
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Upgrade an older warehouse and (re)create its tables, views and comments when they changed; returns the migrations done.
 
-    status: str
-    report_key: int
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the warehouse tables and views if they do not exist yet."""
+    The definitions run only when schemas/*.sql or the catalog changed since they last ran: recreating
+    the views and writing the COMMENTs (one statement per column) costs more than a small build.
+    """
+    steps = upgrade(con)
+    wanted = schema_fingerprint() + ":" + catalog_fingerprint()
+    if not steps and _applied(con) == wanted:
+        return steps
     con.execute(schema_file("warehouse.sql"))
     con.execute(schema_file("views.sql"))
+    mark_current(con)
     apply_comments(con)
+    con.execute("INSERT OR REPLACE INTO duban_meta VALUES ('definitions_applied', ?)", [wanted])
+    return steps
+
+
+def _applied(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the definitions last applied to this database, if any."""
+    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'duban_meta'").fetchone():
+        return None
+    row = con.execute("SELECT value FROM duban_meta WHERE key = 'definitions_applied'").fetchone()
+    return row[0] if row else None
 
 
 @contextmanager
@@ -52,18 +64,6 @@ def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
-def _unchanged(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
-    """report_idx → existing report_key for staged reports whose content is already loaded."""
-    return dict(
-        con.execute(
-            """SELECT s.report_idx, min(d.report_key) FROM stg_reports s
-               JOIN dim_report d ON d.sha256 = s.sha256 AND d.publisher = s.publisher
-                AND d.period_key = s.period_key AND d.status IN ('loaded', 'superseded')
-               GROUP BY s.report_idx"""
-        ).fetchall()
-    )
-
-
 def _waves(con: duckdb.DuckDBPyConnection, skip: set[int]) -> list[list[int]]:
     """Reports to load, in waves: a wave holds at most one report per publisher and period, oldest first."""
     rows = con.execute(
@@ -80,7 +80,6 @@ def _waves(con: duckdb.DuckDBPyConnection, skip: set[int]) -> list[list[int]]:
 def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, int]:
     """Load one wave of reports set-based; returns report_idx → new report_key."""
     con.execute("CREATE OR REPLACE TEMP TABLE wave AS SELECT * FROM stg_reports WHERE report_idx IN (SELECT unnest(?::BIGINT[]))", [indices])
-    con.execute("DELETE FROM dim_report WHERE status = 'failed' AND sha256 IN (SELECT sha256 FROM wave)")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE replaced AS
            SELECT d.report_key AS old_key, w.report_idx FROM dim_report d
@@ -210,39 +209,50 @@ def _frames(staged: StagedBatch) -> dict[str, pl.DataFrame]:
     return {f"stg_{f.name}": getattr(staged, f.name) for f in fields(staged)}
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> dict[int, LoadOutcome]:
-    """Load a batch of staged reports in one transaction; already-loaded content changes nothing.
+def load_batch(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> dict[int, int]:
+    """Load a batch of staged reports, oldest first, inside the caller's transaction; returns report_idx → report_key.
 
-    Returns each report's outcome by report_idx. If anything fails, nothing of the batch is written.
+    Within a publisher and period a later report replaces the facts of an earlier one, which stays
+    as superseded.
     """
-    with _registered(con, _frames(staged)), _transaction(con):
-        unchanged = _unchanged(con)
+    keys: dict[int, int] = {}
+    with _registered(con, _frames(staged)):
         con.execute("INSERT INTO dim_period SELECT * FROM stg_periods ON CONFLICT DO NOTHING")
-        outcomes = {idx: LoadOutcome("unchanged", key) for idx, key in unchanged.items()}
-        for wave in _waves(con, set(unchanged)):
-            for idx, key in _load_wave(con, wave).items():
-                outcomes[idx] = LoadOutcome("loaded", key)
-        pause_point("load")  # inside the transaction: facts written, not committed
-    return outcomes
+        for wave in _waves(con, set()):
+            keys.update(_load_wave(con, wave))
+    return keys
 
 
-def load_reports(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> tuple[dict[int, LoadOutcome], dict[int, str]]:
-    """Load a batch in one transaction; if that fails, load its reports one transaction each, isolating failures.
+def delete_reports(con: duckdb.DuckDBPyConnection, period_key: str, publisher: str) -> None:
+    """Remove every report of a publisher's period with its facts, department links and quarantine rows."""
+    con.execute(
+        """DELETE FROM bridge_target_department WHERE period_key = ?
+           AND target_key IN (SELECT target_key FROM dim_target WHERE publisher = ?)""",
+        [period_key, publisher],
+    )
+    reports = "(SELECT report_key FROM dim_report WHERE period_key = ? AND publisher IS NOT DISTINCT FROM ?)"
+    con.execute(f"DELETE FROM fact_target_progress WHERE report_key IN {reports}", [period_key, publisher])
+    con.execute(f"DELETE FROM quarantine WHERE report_key IN {reports}", [period_key, publisher])
+    con.execute("DELETE FROM dim_report WHERE period_key = ? AND publisher IS NOT DISTINCT FROM ?", [period_key, publisher])
 
-    Returns (outcomes, failures) by report_idx.
-    """
-    try:
-        return load_batch(con, staged), {}
-    except duckdb.Error:
-        pass
-    outcomes: dict[int, LoadOutcome] = {}
-    failures: dict[int, str] = {}
-    for idx in staged.reports["report_idx"].to_list():
-        try:
-            outcomes.update(load_batch(con, staged.only([idx])))
-        except duckdb.Error as error:
-            failures[idx] = f"the warehouse refused the report: {error}"
-    return outcomes, failures
+
+def drop_unused(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:
+    """Remove target versions, leaders, departments and periods that nothing refers to any more."""
+    _refresh_target_versions(con, publishers)
+    con.execute(
+        """DELETE FROM dim_leader l WHERE l.publisher IN (SELECT unnest(?::VARCHAR[]))
+           AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.leader_key = l.leader_key)""",
+        [publishers],
+    )
+    con.execute(
+        """DELETE FROM dim_department d WHERE d.publisher IN (SELECT unnest(?::VARCHAR[]))
+           AND NOT EXISTS (SELECT 1 FROM bridge_target_department b WHERE b.department_key = d.department_key)""",
+        [publishers],
+    )
+    con.execute(
+        """DELETE FROM dim_period p WHERE NOT EXISTS (SELECT 1 FROM dim_report r WHERE r.period_key = p.period_key)
+           AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.period_key = p.period_key)"""
+    )
 
 
 def record_failed_report(
@@ -252,13 +262,18 @@ def record_failed_report(
     period_key: str | None,
     error: str,
     publisher: str | None = None,
+    modified_at=None,
 ) -> None:
-    """Note a report that could not be loaded, replacing any earlier note for the same file content."""
+    """Note a report that could not be loaded (inside the caller's transaction)."""
+    con.execute(
+        """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, file_modified_at, status, error, loaded_at)
+           VALUES (nextval('report_key_seq'), ?, ?, ?, ?, ?, 'failed', ?, now()::TIMESTAMP)""",
+        [source_file, sha256, publisher, period_key, modified_at, error],
+    )
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed if the block ends normally, rolled back otherwise."""
     with _transaction(con):
-        con.execute("DELETE FROM dim_report WHERE sha256 = ? AND status = 'failed'", [sha256])
-        known = period_key and con.execute("SELECT 1 FROM dim_period WHERE period_key = ?", [period_key]).fetchone()
-        con.execute(
-            """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, status, error, loaded_at)
-               VALUES (nextval('report_key_seq'), ?, ?, ?, ?, 'failed', ?, now()::TIMESTAMP)""",
-            [source_file, sha256, publisher, period_key if known else None, error],
-        )
+        yield

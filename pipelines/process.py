@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import polars as pl
 
@@ -37,6 +38,7 @@ class FailedReport:
     error: str
     publisher: str | None = None
     exception: DubanError | None = field(default=None, repr=False, compare=False)
+    modified_at: datetime | None = None
 
 
 def process_reports(reports: list[RawReport]) -> list[ProcessedReport | FailedReport]:
@@ -48,7 +50,8 @@ def process_reports(reports: list[RawReport]) -> list[ProcessedReport | FailedRe
             reshaped = reshape_grid(report.grid, report.path)
         except DubanError as error:
             results[idx] = FailedReport(
-                report.source_file, report.sha256, report.period.key, error.reason, report.publisher, error
+                report.source_file, report.sha256, report.period.key, error.reason, report.publisher, error,
+                modified_at=report.modified_at,
             )
             continue
         tidy = normalise_records(reshaped.records, report.period.year).with_columns(report_idx=pl.lit(idx, pl.Int64))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +30,11 @@ class RawReport:
     publisher: str
     period: Period
     grid: pl.DataFrame
+
+
+def modified_at(mtime_ns: int) -> datetime:
+    """A file's modification time as a naive UTC datetime, to the microsecond (as the warehouse stores it)."""
+    return datetime(1970, 1, 1) + timedelta(microseconds=mtime_ns // 1000)
 
 
 def discover_report_files(raw_dir: Path) -> list[Path]:
@@ -90,7 +95,7 @@ def read_report(path: Path, raw_dir: Path) -> RawReport:
         path=path,
         source_file=relative.as_posix(),
         sha256=hashlib.sha256(data).hexdigest(),
-        modified_at=datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).replace(tzinfo=None),
+        modified_at=modified_at(path.stat().st_mtime_ns),
         encoding=encoding,
         reader=reader.__name__,
         title=title,

@@ -128,7 +128,10 @@ class StagingArea:
         meta = json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
         report = self.read_raw(key, with_grid=False)
         if meta["failed"]:
-            return FailedReport(report.source_file, report.sha256, report.period.key, meta["error"], report.publisher)
+            return FailedReport(
+                report.source_file, report.sha256, report.period.key, meta["error"], report.publisher,
+                modified_at=report.modified_at,
+            )
         return ProcessedReport(
             report=report,
             accepted=pl.read_parquet(folder / "accepted.parquet"),

@@ -25,17 +25,16 @@ def format_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def report_rows(warehouse: Path, hashes: list[str]) -> list[dict]:
-    """The latest dim_report row for each file content hash, read-only."""
-    if not hashes or not warehouse.exists():
+def report_rows(warehouse: Path, periods: list[str]) -> list[dict]:
+    """Every dim_report row of the given periods (one row per file), read-only."""
+    if not periods or not warehouse.exists():
         return []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         cursor = con.execute(
             """SELECT source_file, publisher, period_key, records_read, accepted, quarantined, status, error
-               FROM dim_report WHERE sha256 IN (SELECT unnest(?::VARCHAR[]))
-               QUALIFY row_number() OVER (PARTITION BY sha256 ORDER BY report_key DESC) = 1
+               FROM dim_report WHERE period_key IN (SELECT unnest(?::VARCHAR[]))
                ORDER BY period_key, publisher, source_file""",
-            [hashes],
+            [periods],
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]

@@ -1,4 +1,7 @@
 -- duban warehouse: a star schema of responsibility-target progress. Names are the analyst contract.
+-- References between tables are not declared as FOREIGN KEY: DuckDB checks them eagerly inside a
+-- transaction, which refuses replacing a report's rows in one transaction. Every reference is checked
+-- after each load instead (pipelines/checks.py FOREIGN_KEYS, the foreign_keys asset check).
 CREATE SEQUENCE IF NOT EXISTS report_key_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS leader_key_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS department_key_seq START 1;
@@ -20,7 +23,7 @@ CREATE TABLE IF NOT EXISTS dim_report (
     source_file       VARCHAR NOT NULL,
     sha256            VARCHAR NOT NULL,
     publisher         VARCHAR,
-    period_key        VARCHAR REFERENCES dim_period (period_key),
+    period_key        VARCHAR,          -- a dim_period key (checked by the foreign_keys asset check)
     title             VARCHAR,
     encoding          VARCHAR,
     reader            VARCHAR,
@@ -63,19 +66,19 @@ CREATE TABLE IF NOT EXISTS dim_target (
 );
 
 CREATE TABLE IF NOT EXISTS bridge_target_department (
-    target_key      INTEGER NOT NULL REFERENCES dim_target (target_key),
-    period_key      VARCHAR NOT NULL REFERENCES dim_period (period_key),
-    department_key  INTEGER NOT NULL REFERENCES dim_department (department_key),
+    target_key      INTEGER NOT NULL,
+    period_key      VARCHAR NOT NULL,
+    department_key  INTEGER NOT NULL,
     position        INTEGER NOT NULL,
     is_lead         BOOLEAN NOT NULL,
     PRIMARY KEY (target_key, period_key, position)
 );
 
 CREATE TABLE IF NOT EXISTS fact_target_progress (
-    target_key     INTEGER NOT NULL REFERENCES dim_target (target_key),
-    period_key     VARCHAR NOT NULL REFERENCES dim_period (period_key),
-    report_key     INTEGER NOT NULL REFERENCES dim_report (report_key),
-    leader_key     INTEGER NOT NULL REFERENCES dim_leader (leader_key),
+    target_key     INTEGER NOT NULL,
+    period_key     VARCHAR NOT NULL,
+    report_key     INTEGER NOT NULL,
+    leader_key     INTEGER NOT NULL,
     target_text    VARCHAR NOT NULL,  -- as printed in this report (dim_target holds the version's text)
     deadline_text  VARCHAR NOT NULL,
     deadline_date  DATE,
@@ -87,7 +90,7 @@ CREATE TABLE IF NOT EXISTS fact_target_progress (
 
 CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_key  INTEGER PRIMARY KEY,
-    report_key      INTEGER NOT NULL REFERENCES dim_report (report_key),
+    report_key      INTEGER NOT NULL,
     source_file     VARCHAR NOT NULL,
     source_line     INTEGER NOT NULL,
     target_no_text  VARCHAR,
@@ -134,3 +137,8 @@ JOIN dim_period p ON p.period_key = f.period_key
 JOIN dim_leader l USING (leader_key)
 JOIN dim_report r USING (report_key)
 LEFT JOIN departments d ON d.target_key = f.target_key AND d.period_key = f.period_key;
+
+CREATE TABLE IF NOT EXISTS duban_meta (
+    key    VARCHAR PRIMARY KEY,
+    value  VARCHAR NOT NULL
+);

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.automation import daily_catch_up, quarterly_review, raw_directory_sensor
+from assets.automation import _split_cursor, daily_catch_up, quarterly_review, raw_directory_sensor
 from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
 from pipelines.manifest import decode_states
@@ -30,6 +30,11 @@ def tick(instance: dg.DagsterInstance, raw: Path, cursor: str | None) -> dg.Sens
     return result
 
 
+def states_of(cursor: str):
+    """The file states in a sensor cursor (after its generation prefix)."""
+    return decode_states(_split_cursor(cursor)[1])
+
+
 def test_sensor_requests_new_and_reissued_files_and_reports_removals(raw_dir: Path, tmp_path: Path) -> None:
     with instance_in(tmp_path / "home") as instance:
         first = tick(instance, raw_dir, None)
@@ -37,7 +42,7 @@ def test_sensor_requests_new_and_reissued_files_and_reports_removals(raw_dir: Pa
             ("2021Q1", {"ops": {"raw_reports": {"config": {"files": ["heze-2021-Q1.txt"]}}}})
         ]
         assert first.dynamic_partitions_requests[0].partition_keys == ["2021Q1"]
-        assert set(decode_states(first.cursor)) == {"heze-2021-Q1.txt"}
+        assert set(states_of(first.cursor)) == {"heze-2021-Q1.txt"}
 
         quiet = tick(instance, raw_dir, first.cursor)
         assert quiet.run_requests == [] and quiet.skip_reason
@@ -58,14 +63,22 @@ def test_sensor_requests_new_and_reissued_files_and_reports_removals(raw_dir: Pa
         (raw_dir / "notes.txt").write_text("no period here", encoding="utf-8")
         second = tick(instance, raw_dir, reissued.cursor)
         assert [r.partition_key for r in second.run_requests] == ["2021Q2"]
-        assert decode_states(second.cursor)["notes.txt"].error.startswith("no reporting period found")
+        assert states_of(second.cursor)["notes.txt"].error.startswith("no reporting period found")
 
         (raw_dir / "test-2021-Q2.txt").unlink()
         removed = tick(instance, raw_dir, second.cursor)
-        assert removed.run_requests == []
+        # the period whose file went is run with the files it has left (none), so its reports leave the warehouse
+        assert [(r.partition_key, r.run_config) for r in removed.run_requests] == [
+            ("2021Q2", {"ops": {"raw_reports": {"config": {"files": []}}}})
+        ]
         (observation,) = removed.asset_events
         assert observation.asset_key == dg.AssetKey("raw_reports")
         assert observation.metadata["removed_files"].value == ["test-2021-Q2.txt"]
+
+        seed.write_bytes(SEED.read_bytes())  # the original comes back: the same content as the first tick's
+        reverted = tick(instance, raw_dir, removed.cursor)
+        assert [r.partition_key for r in reverted.run_requests] == ["2021Q1"]
+        assert reverted.run_requests[0].run_key != first.run_requests[0].run_key  # runs again all the same
 
 
 def test_daily_catch_up_builds_only_what_is_missing(raw_dir: Path, tmp_path: Path) -> None:

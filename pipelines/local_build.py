@@ -1,0 +1,47 @@
+"""The build without Dagster: the same steps the assets run, in one process (for tests, benchmarks and scripts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.load import ensure_schema
+from pipelines.manifest import scan_raw
+from pipelines.period_load import load_period
+from pipelines.plan import periods_to_build
+from pipelines.publish import prepare_working, publish, work_dir
+from pipelines.staging import StagingArea, process_staged, stage_files
+
+
+@dataclass
+class LocalBuild:
+    """What a build did: per period, each file's outcome or failure, and the files refused at the scan."""
+
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def build_locally(raw_dir: Path, published: Path, everything: bool = False) -> LocalBuild:
+    """Bring the warehouse in line with raw_dir as `duban build` does (scan, plan, stage, process, load, publish)."""
+    states, _ = scan_raw(raw_dir, {})
+    result = LocalBuild(refused={name: s.error for name, s in states.items() if s.error})
+    plan = periods_to_build(states, published, everything)
+    if not plan:
+        return result
+    staging = StagingArea(work_dir(published) / "staging")
+    for period, names in plan.items():
+        staged = stage_files([(str(raw_dir), name, str(staging.root), [period]) for name in names])
+        staging.write_period(period, [key for _, key, _, error in staged if key and not error])
+    keys = [key for period in plan for key in staging.read_period(period)]
+    process_staged([(str(staging.root), key) for key in keys if not staging.has_processed(key)])
+    with duckdb.connect(str(prepare_working(published))) as con:
+        ensure_schema(con)
+        for period in plan:
+            done = load_period(con, period, [staging.read_processed(key) for key in staging.read_period(period)])
+            result.outcomes[period] = done.outcomes
+            result.failures[period] = done.failures
+    publish(published)
+    return result

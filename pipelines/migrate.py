@@ -1,0 +1,97 @@
+"""Bring a warehouse of an older schema up to this code's schema, inside the working database."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.errors import DubanError
+from schemas import schema_file
+
+SCHEMA_VERSION = 2
+# Tables of schema 1 in an order where no table is dropped before a table that references it.
+_SCHEMA_1_TABLES = [
+    "fact_target_progress",
+    "bridge_target_department",
+    "quarantine",
+    "dim_target",
+    "dim_leader",
+    "dim_department",
+    "dim_report",
+    "dim_period",
+]
+
+
+class NewerWarehouseError(DubanError):
+    """The warehouse was written by a newer duban whose schema this code does not know."""
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The warehouse's schema version: None for an empty database, 1 for a warehouse from before duban_meta."""
+    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    if "duban_meta" in tables:
+        row = con.execute("SELECT value FROM duban_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 1
+    return 1 if "fact_target_progress" in tables else None
+
+
+def _drop_foreign_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Schema 1 → 2: recreate the star tables without FOREIGN KEY clauses, rows and keys unchanged.
+
+    DuckDB cannot drop a constraint, so each table is copied aside, dropped and created again.
+    """
+    for table in _SCHEMA_1_TABLES:
+        con.execute(f'CREATE TEMP TABLE "migrate_{table}" AS FROM main."{table}"')
+    for table in _SCHEMA_1_TABLES:
+        con.execute(f'DROP TABLE main."{table}"')
+    con.execute(schema_file("warehouse.sql"))
+    for table in reversed(_SCHEMA_1_TABLES):
+        con.execute(f'INSERT INTO main."{table}" FROM "migrate_{table}"')
+        con.execute(f'DROP TABLE "migrate_{table}"')
+
+
+MIGRATIONS = {1: ("recreate the tables without FOREIGN KEY clauses (references are checked after each load)", _drop_foreign_keys)}
+
+
+def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """What upgrade() would do to this database, one line per step; empty when it is current."""
+    version = schema_version(con)
+    if version is None or version == SCHEMA_VERSION:
+        return []
+    if version > SCHEMA_VERSION:
+        raise NewerWarehouseError(
+            f"the warehouse has schema version {version}, newer than this duban's {SCHEMA_VERSION}; "
+            "upgrade duban (git pull && sh bootstrap.sh) or point --warehouse at another file"
+        )
+    return [f"schema {v} → {v + 1}: {MIGRATIONS[v][0]}" for v in range(version, SCHEMA_VERSION)]
+
+
+def upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Migrate the database to SCHEMA_VERSION in one transaction; returns the steps taken (empty if none)."""
+    steps = pending_migrations(con)
+    version = schema_version(con)
+    if steps:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for v in range(version, SCHEMA_VERSION):
+                MIGRATIONS[v][1](con)
+            _record_version(con)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    return steps
+
+
+def _record_version(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(schema_file("warehouse.sql"))
+    con.execute(
+        "INSERT OR REPLACE INTO duban_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )
+
+
+def mark_current(con: duckdb.DuckDBPyConnection) -> None:
+    """Record SCHEMA_VERSION in a database whose schema was just created by this code."""
+    if schema_version(con) is None or not con.execute(
+        "SELECT 1 FROM duban_meta WHERE key = 'schema_version'"
+    ).fetchone():
+        _record_version(con)
