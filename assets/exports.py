@@ -5,7 +5,7 @@ import dagster as dg
 from assets.ingest import SINGLE_RUN
 from assets.partitions import period_partitions
 from assets.resources import Warehouse
-from assets.warehouse import v_progress
+from assets.warehouse import WAREHOUSE_POOL, v_progress
 from pipelines.export import export_parquet
 
 
@@ -15,6 +15,7 @@ from pipelines.export import export_parquet
     backfill_policy=SINGLE_RUN,
     group_name="exports",
     kinds={"parquet"},
+    pool=WAREHOUSE_POOL,  # one export at a time, never beside a build that is writing
 )
 def parquet_export(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every table and view of the published warehouse as Parquet, period-keyed ones partitioned by period;

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -21,15 +23,6 @@ def _text_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put a freshly written directory in place of target, never leaving target half-written."""
-    retired = target.with_name(f".{target.name}.retired-{os.getpid()}")
-    if target.exists():
-        os.replace(target, retired)
-    os.replace(new, target)
-    shutil.rmtree(retired, ignore_errors=True)
-
-
 def _objects(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     """Every table and view of the main schema with its column names."""
     objects: dict[str, set[str]] = {}
@@ -41,25 +34,74 @@ def _objects(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
     return objects
 
 
-def export_parquet(published: Path, periods: list[str] | None = None) -> dict[str, int]:
-    """Write parquet/ beside the published file; returns rows written per table or view.
+def _carry_over(previous: Path | None, new: Path, name: str, column: str, keep: set[str]) -> None:
+    """Hard-link the previous version's partitions of a table that this export does not rewrite."""
+    if previous is None or not (previous / name).is_dir():
+        return
+    for folder in (previous / name).iterdir():
+        value = folder.name.split("=", 1)[1] if folder.name.startswith(f"{column}=") else None
+        if value not in keep:
+            continue
+        (new / name / folder.name).mkdir(parents=True, exist_ok=True)
+        for file in folder.iterdir():
+            try:
+                os.link(file, new / name / folder.name / file.name)
+            except OSError:  # another file system, or no hard links: copy
+                shutil.copy2(file, new / name / folder.name / file.name)
 
-    Tables and views with a period_key are written as <name>/period_key=…/ directories, those with a
-    plan_year but no period as <name>/plan_year=…/, and only the given periods (and their plan years)
-    are rewritten (everything when periods is None): adding a quarter costs the same whatever the
-    history. The rest are small and written whole as <name>.parquet.
+
+def _previous_version(link: Path) -> Path | None:
+    """The export folder readers see now: the link's target, or a plain folder left by an older duban."""
+    if link.is_symlink():
+        target = link.resolve()
+        return target if target.is_dir() else None
+    return link if link.is_dir() else None
+
+
+def _swap_link(link: Path, version: Path) -> None:
+    """Point link at version in one rename, so a reader resolves either the old or the new export, never a mix."""
+    if link.is_dir() and not link.is_symlink():  # a plain folder from an older duban: move it among the versions
+        os.replace(link, version.parent / f"v0-plain-{os.getpid()}")
+    fresh = link.with_name(f".{link.name}.link-{os.getpid()}")
+    fresh.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(version, link.parent), fresh)
+    os.replace(fresh, link)
+
+
+def _remove_old_versions(versions: Path, current: Path, grace_seconds: float) -> None:
+    """Delete export versions older than the grace period; the current one and the one before it always stay."""
+    others = sorted((v for v in versions.iterdir() if v != current), key=lambda v: v.stat().st_mtime)
+    now = time.time()
+    for version in others[:-1]:
+        if now - version.stat().st_mtime > grace_seconds:
+            shutil.rmtree(version, ignore_errors=True)
+
+
+def export_parquet(published: Path, periods: list[str] | None = None, grace_seconds: float | None = None) -> dict[str, int]:
+    """Write a complete new Parquet export beside the published file and point parquet/ at it; returns rows per table or view.
+
+    Each export is a folder of its own under .parquet-versions/, and parquet/ is a symbolic link
+    switched to it in one rename: a reader that resolves parquet/ once sees every table from the
+    same build. Tables and views with a period_key are written as <name>/period_key=…/ directories,
+    those with a plan_year but no period as <name>/plan_year=…/; only the given periods (and their
+    plan years) are written anew (everything when periods is None), the others are hard-linked from
+    the previous export, so adding a quarter costs the same whatever the history. The rest are
+    small and written whole as <name>.parquet. Older exports are removed after grace_seconds
+    (DUBAN_PARQUET_GRACE_SECONDS, default 600) so that readers still on them can finish.
     """
-    root = published.parent / "parquet"
-    root.mkdir(exist_ok=True)
-    building = published.parent / f".parquet-building-{os.getpid()}"
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir()
+    if grace_seconds is None:
+        grace_seconds = float(os.environ.get("DUBAN_PARQUET_GRACE_SECONDS", "600"))
+    link = published.parent / "parquet"
+    versions = published.parent / ".parquet-versions"
+    versions.mkdir(exist_ok=True)
+    previous = _previous_version(link)
+    version = versions / f"v{time.time_ns()}-{os.getpid()}"
+    version.mkdir()
     counts: dict[str, int] = {}
-    written: list[tuple[str, str, list]] = []
     with duckdb.connect(str(published), read_only=True) as con:
         objects = _objects(con)
         known = dict(con.execute("SELECT period_key, year FROM dim_period").fetchall())
-        chosen = sorted(known) if periods is None else sorted(p for p in periods if p in known)
+        chosen = sorted(known) if periods is None or previous is None else sorted(p for p in periods if p in known)
         years = sorted({known[p] for p in chosen})
         for name, columns in objects.items():
             # literal lists (period keys and years come from dim_period) so DuckDB pushes the filters down;
@@ -67,33 +109,28 @@ def export_parquet(published: Path, periods: list[str] | None = None) -> dict[st
             period_list = ", ".join(_text_literal(p) for p in chosen) or "NULL"
             year_list = ", ".join(str(int(y)) for y in years) or "NULL"
             if "period_key" in columns:
-                column, values = "period_key", chosen
+                column, keep = "period_key", set(known) - set(chosen)
                 where = f"period_key IN ({period_list})" + (
                     f" AND plan_year IN ({year_list})" if "plan_year" in columns else ""
                 )
             elif "plan_year" in columns:
-                column, values = "plan_year", years
+                column, keep = "plan_year", {str(y) for y in set(known.values()) - set(years)}
                 where = f"plan_year IN ({year_list})"
             else:
                 (counts[name],) = con.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()
-                con.execute(f"COPY {_quoted(name)} TO {_literal(building / (name + '.parquet'))} (FORMAT parquet)")
+                con.execute(f"COPY {_quoted(name)} TO {_literal(version / (name + '.parquet'))} (FORMAT parquet)")
                 continue
             con.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS SELECT * FROM {_quoted(name)} WHERE {where}")
             (counts[name],) = con.execute("SELECT count(*) FROM export_rows").fetchone()
-            con.execute(
-                f"COPY export_rows TO {_literal(building / name)} (FORMAT parquet, PARTITION_BY ({column}))"
-            )
-            written.append((name, column, values))
-    for name in objects:
-        if (building / f"{name}.parquet").exists():
-            os.replace(building / f"{name}.parquet", root / f"{name}.parquet")
-    for name, column, values in written:
-        (root / name).mkdir(exist_ok=True)
-        for value in values:
-            fresh = building / name / f"{column}={value}"
-            if fresh.exists():
-                _replace_dir(fresh, root / name / f"{column}={value}")
-            else:  # no rows for it any more (no schedule changes that period, say)
-                shutil.rmtree(root / name / f"{column}={value}", ignore_errors=True)
-    shutil.rmtree(building, ignore_errors=True)
+            (version / name).mkdir()
+            if counts[name]:
+                con.execute(
+                    f"COPY export_rows TO {_literal(version / name)} (FORMAT parquet, PARTITION_BY ({column}), OVERWRITE_OR_IGNORE)"
+                )
+            _carry_over(previous, version, name, column, keep)
+    (version / "_export.json").write_text(
+        json.dumps({"published": str(published), "periods_written": chosen, "written_at": time.time()}), encoding="utf-8"
+    )
+    _swap_link(link, version)
+    _remove_old_versions(versions, version, grace_seconds)
     return counts

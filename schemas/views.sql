@@ -21,7 +21,9 @@ SELECT t.publisher,
        any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_progress,
        any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_progress,
        list({'period_key': p.period_key, 'on_schedule': f.on_schedule} ORDER BY p.end_date) AS history,
-       count(*) AS periods_reported
+       count(*) AS periods_reported,
+       string_agg(p.period_key || ' ' || CASE WHEN f.on_schedule THEN '是' ELSE '否' END, '、' ORDER BY p.end_date)
+           AS history_text
 FROM fact_target_progress f
 JOIN dim_target t USING (target_key)
 JOIN dim_period p ON p.period_key = f.period_key

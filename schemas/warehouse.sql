@@ -130,7 +130,8 @@ SELECT t.publisher,
        t.plan_year,
        t.version AS target_version,
        f.target_key,
-       f.report_key
+       f.report_key,
+       array_to_string(coalesce(d.departments, []::VARCHAR[]), '、') AS departments_text
 FROM fact_target_progress f
 JOIN dim_target t USING (target_key)
 JOIN dim_period p ON p.period_key = f.period_key

@@ -41,8 +41,8 @@ def test_exact_rows(seed_build: BuildRun) -> None:
         ["市住房城乡建设局", "市水务局"], "市住房城乡建设局", True, "heze-2021-Q1.txt", 31,
     )
     assert seed_build.query("SELECT deadline_date::VARCHAR FROM v_progress WHERE target_no = 76") == [("2021-06-30",)]
-    assert seed_build.query("SELECT departments, lead_department FROM v_progress WHERE target_no = 59") == [
-        (["市科技局", "市发展改革委", "市工业和信息化局"], "市科技局")
+    assert seed_build.query("SELECT departments, lead_department, departments_text FROM v_progress WHERE target_no = 59") == [
+        (["市科技局", "市发展改革委", "市工业和信息化局"], "市科技局", "市科技局、市发展改革委、市工业和信息化局")
     ]
     assert seed_build.query("SELECT leader_name, count(*) FROM v_progress GROUP BY 1 ORDER BY 1") == [
         ("曹升灵", 33),

@@ -79,6 +79,9 @@ def test_target_history_side_by_side(history) -> None:
         """SELECT q1_on_schedule, q2_on_schedule, q3_on_schedule, q4_on_schedule, periods_reported, len(history)
            FROM v_target_history WHERE target_no = 60"""
     ) == [(True, False, True, True, 4, 4)]
+    assert run.query("SELECT history_text FROM v_target_history WHERE target_no = 60") == [
+        ("2021Q1 是、2021Q2 否、2021Q3 是、2021Q4 是",)
+    ]
     assert run.query("SELECT count(*) FROM v_target_history") == [(54,)]
 
 

@@ -1,0 +1,73 @@
+"""The Parquet export is switched as a whole: a reader never sees tables from two different builds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import run_build
+from tests.report_writers import sample_records, write_text
+
+READER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    import polars as pl
+    link, stop = Path(sys.argv[1]), Path(sys.argv[2])
+    reads = mixed = 0
+    while not stop.exists():
+        if not link.exists():
+            continue
+        version = Path(os.path.realpath(link))  # resolve the link once: one build's export
+        try:
+            facts = pl.read_parquet(version / "fact_target_progress" / "**" / "*.parquet", hive_partitioning=True)
+            flat = pl.read_parquet(version / "v_progress" / "**" / "*.parquet", hive_partitioning=True)
+            reports = pl.read_parquet(version / "dim_report" / "**" / "*.parquet", hive_partitioning=True)
+        except Exception as error:
+            print("READ ERROR", type(error).__name__, error, flush=True)
+            mixed += 1
+            continue
+        reads += 1
+        loaded = reports.filter(pl.col("status") == "loaded")["accepted"].sum()
+        if not (facts.height == flat.height == loaded):
+            mixed += 1
+            print("MIXED", version.name, facts.height, flat.height, loaded, flush=True)
+    print(f"reads={reads} mixed={mixed}", flush=True)
+    """
+)
+
+
+def _quarter(raw: Path, label: str, key: str, n: int) -> None:
+    write_text(raw / f"test-{key}.txt", f"测试市人民政府2021年{label}责任目标完成情况一览表", sample_records(n=n, start=1, seed=n))
+
+
+def test_a_reader_never_sees_two_builds_at_once(raw_dir: Path, tmp_path: Path) -> None:
+    warehouse, home = tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    assert run_build(raw_dir, warehouse, home).returncode == 0
+    link, stop = warehouse.parent / "parquet", tmp_path / "stop"
+    assert link.is_symlink()
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(link), str(stop)], stdout=subprocess.PIPE, text=True)
+    try:
+        versions = {os.path.realpath(link)}
+        for label, key, n in [("上半年", "2021Q2", 40), ("前三季度", "2021Q3", 30), ("全年", "2021Q4", 20)]:
+            _quarter(raw_dir, label, key, n)
+            build = run_build(raw_dir, warehouse, home)
+            assert build.returncode == 0, build.stdout + build.stderr
+            versions.add(os.path.realpath(link))
+    finally:
+        stop.touch()
+        out, _ = reader.communicate(timeout=120)
+    assert len(versions) == 4  # every build switched to an export of its own
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("reads=") and int(last.split()[0].split("=")[1]) > 10, out
+    assert last.endswith("mixed=0"), out
+    # the last export holds every period, the earlier ones carried over by hard links
+    facts = pl.read_parquet(link / "fact_target_progress" / "**" / "*.parquet", hive_partitioning=True)
+    assert facts.group_by("period_key").len().sort("period_key").rows() == [
+        ("2021Q1", 54), ("2021Q2", 40), ("2021Q3", 30), ("2021Q4", 20)
+    ]
