@@ -142,9 +142,9 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
                   ON d.publisher = s.publisher AND d.plan_year = s.plan_year AND d.target_no = s.target_no
                  AND d.text_normalized = s.text_normalized)"""
     con.execute(
-        f"""INSERT INTO fact_target_progress
+        f"""INSERT INTO fact_target_progress BY NAME
             SELECT t.target_key, w.period_key, n.report_key, l.leader_key, f.target_text, f.deadline_text,
-                   f.deadline_date, f.progress_text, f.on_schedule, f.source_line
+                   f.deadline_date, f.progress_text, f.on_schedule, f.source_line, f.status_text, f.progress_status
             FROM stg_facts f
             JOIN wave w USING (report_idx)
             JOIN new_keys n USING (report_idx)

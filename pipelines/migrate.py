@@ -7,7 +7,7 @@ import duckdb
 from pipelines.errors import DubanError
 from schemas import schema_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Tables of schema 1 in an order where no table is dropped before a table that references it.
 _SCHEMA_1_TABLES = [
     "fact_target_progress",
@@ -34,22 +34,55 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return 1 if "fact_target_progress" in tables else None
 
 
-def _drop_foreign_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """Schema 1 → 2: recreate the star tables without FOREIGN KEY clauses, rows and keys unchanged.
+# How to fill a column that an older schema did not have, from that table's old columns.
+DERIVATIONS = {
+    ("fact_target_progress", "status_text"): "CASE WHEN on_schedule THEN '是' ELSE '否' END",
+    ("fact_target_progress", "progress_status"): "CASE WHEN on_schedule THEN 'on_schedule' ELSE 'behind' END",
+}
 
-    DuckDB cannot drop a constraint, so each table is copied aside, dropped and created again.
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [c for (c,) in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        [table],
+    ).fetchall()]
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
+    """Recreate tables from this code's DDL, rows and keys unchanged, new columns filled by DERIVATIONS.
+
+    DuckDB cannot drop a constraint or add a CHECK to a table, so each table is copied aside,
+    dropped and created again. tables must be ordered so that no table is dropped before one that
+    references it.
     """
-    for table in _SCHEMA_1_TABLES:
+    old_columns = {table: _columns(con, table) for table in tables}
+    for table in tables:
         con.execute(f'CREATE TEMP TABLE "migrate_{table}" AS FROM main."{table}"')
-    for table in _SCHEMA_1_TABLES:
+    for table in tables:
         con.execute(f'DROP TABLE main."{table}"')
     con.execute(schema_file("warehouse.sql"))
-    for table in reversed(_SCHEMA_1_TABLES):
-        con.execute(f'INSERT INTO main."{table}" FROM "migrate_{table}"')
+    for table in reversed(tables):
+        select = []
+        for column in _columns(con, table):
+            if column in old_columns[table]:
+                select.append(f'"{column}"')
+            elif (table, column) in DERIVATIONS:
+                select.append(f'{DERIVATIONS[(table, column)]} AS "{column}"')
+        con.execute(f'INSERT INTO main."{table}" BY NAME SELECT {", ".join(select)} FROM "migrate_{table}"')
         con.execute(f'DROP TABLE "migrate_{table}"')
 
 
-MIGRATIONS = {1: ("recreate the tables without FOREIGN KEY clauses (references are checked after each load)", _drop_foreign_keys)}
+MIGRATIONS = {
+    1: (
+        "recreate the tables without FOREIGN KEY clauses (references are checked after each load)",
+        lambda con: _rebuild(con, _SCHEMA_1_TABLES),
+    ),
+    2: (
+        "add fact_target_progress.status_text and progress_status, derived from on_schedule "
+        "(TRUE → 是/on_schedule, FALSE → 否/behind); on_schedule may now be NULL (status other)",
+        lambda con: _rebuild(con, ["fact_target_progress"]),
+    ),
+}
 
 
 def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:

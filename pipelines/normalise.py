@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import tomllib
+import unicodedata
+from functools import cache
+
 import polars as pl
+
+from schemas import schema_file
 
 # Separators between departments inside one cell: white space, 、，,；;／/
 DEPARTMENT_SEPARATORS = r"[\s、，,；;／/]+"
-ON_SCHEDULE_VALUES = {"是": True, "否": False}
+PROGRESS_STATUSES = ["completed", "ahead", "on_schedule", "behind", "other"]
+ON_SCHEDULE_BY_STATUS = {"completed": True, "ahead": True, "on_schedule": True, "behind": False}
+
+
+@cache
+def status_words() -> dict[str, str]:
+    """Printed flag word (NFKC, no white space) → progress status, from schemas/status_words.toml."""
+    table = tomllib.loads(schema_file("status_words.toml"))
+    return {unicodedata.normalize("NFKC", word): status for status, words in table.items() for word in words}
+
+
+def progress_status_expr(text: pl.Expr) -> pl.Expr:
+    """The progress status of a printed flag: one of PROGRESS_STATUSES, null when the cell is empty."""
+    folded = text.str.normalize("NFKC").str.replace_all(r"\s+", "")
+    return (
+        pl.when(folded.fill_null("") == "")
+        .then(None)
+        .otherwise(folded.replace_strict(status_words(), default="other", return_dtype=pl.String))
+    )
 
 
 def deadline_date_expr(text: pl.Expr, plan_year: int) -> pl.Expr:
@@ -52,9 +76,9 @@ def normalise_records(records: pl.DataFrame, plan_year: int) -> pl.DataFrame:
         deadline_date_expr(pl.col("deadline_text"), plan_year).alias("deadline_date"),
         pl.col("progress_text").str.strip_chars(),
         pl.col("on_schedule_text").str.strip_chars(),
-        pl.col("on_schedule_text")
-        .str.strip_chars()
-        .replace_strict(ON_SCHEDULE_VALUES, default=None, return_dtype=pl.Boolean)
+        progress_status_expr(pl.col("on_schedule_text")).alias("progress_status"),
+        progress_status_expr(pl.col("on_schedule_text"))
+        .replace_strict(ON_SCHEDULE_BY_STATUS, default=None, return_dtype=pl.Boolean)
         .alias("on_schedule"),
         departments.alias("departments"),
         "raw_cells",

@@ -167,6 +167,7 @@ def stage_batch(batch: list[ProcessedReport]) -> tuple[StagedBatch, dict[int, st
     facts = accepted.select(
         "report_idx", "target_no", "leader_name", "target_text", "deadline_text", "deadline_date",
         "progress_text", "on_schedule", "source_line",
+        pl.col("on_schedule_text").alias("status_text"), "progress_status",
     )
     quarantine = _tagged([p.quarantine for p in batch], batch).select(list(QuarantineRow.to_schema().columns))
     periods = pl.concat([stage_period_row(k) for k in sorted({p.report.period.key for p in batch})])

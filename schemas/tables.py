@@ -113,8 +113,10 @@ class FactTargetProgressRow(_Strict):
     deadline_text: str
     deadline_date: date = pa.Field(nullable=True)
     progress_text: str
-    on_schedule: bool
+    on_schedule: bool = pa.Field(nullable=True)
     source_line: int = pa.Field(ge=1)
+    status_text: str = pa.Field(str_length={"min_value": 1})
+    progress_status: str = pa.Field(isin=["completed", "ahead", "on_schedule", "behind", "other"])
 
     class Config:
         unique = ["report_idx", "target_no"]

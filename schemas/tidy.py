@@ -18,7 +18,8 @@ class TidyRecord(pa.DataFrameModel):
     deadline_text: str
     deadline_date: date = pa.Field(nullable=True)
     progress_text: str
-    on_schedule_text: str = pa.Field(isin=["是", "否"])
+    on_schedule_text: str = pa.Field(str_length={"min_value": 1})  # the flag as printed; empty → quarantine
+    progress_status: str = pa.Field(isin=["completed", "ahead", "on_schedule", "behind", "other"])
     on_schedule: bool = pa.Field(nullable=True)
     departments: pl.List(pl.String)
     lead_department: str = pa.Field(nullable=True)

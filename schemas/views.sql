@@ -22,8 +22,7 @@ SELECT t.publisher,
        any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_progress,
        list({'period_key': p.period_key, 'on_schedule': f.on_schedule} ORDER BY p.end_date) AS history,
        count(*) AS periods_reported,
-       string_agg(p.period_key || ' ' || CASE WHEN f.on_schedule THEN '是' ELSE '否' END, '、' ORDER BY p.end_date)
-           AS history_text
+       string_agg(p.period_key || ' ' || f.status_text, '、' ORDER BY p.end_date) AS history_text
 FROM fact_target_progress f
 JOIN dim_target t USING (target_key)
 JOIN dim_period p ON p.period_key = f.period_key
@@ -69,7 +68,7 @@ WHERE previous_period_key IS NOT NULL
 
 CREATE OR REPLACE VIEW v_department_scorecard AS
 WITH involvement AS (
-    SELECT v.publisher, v.period_key, d.department_name, b.is_lead, v.on_schedule
+    SELECT v.publisher, v.period_key, d.department_name, b.is_lead, v.on_schedule, v.progress_status
     FROM v_progress v
     JOIN bridge_target_department b ON b.target_key = v.target_key AND b.period_key = v.period_key
     JOIN dim_department d ON d.department_key = b.department_key
@@ -81,7 +80,11 @@ SELECT publisher,
        count(*) FILTER (WHERE is_lead AND on_schedule) AS led_on_schedule,
        round(count(*) FILTER (WHERE is_lead AND on_schedule) / nullif(count(*) FILTER (WHERE is_lead), 0), 4)
            AS share_on_schedule,
-       count(*) AS targets_involved
+       count(*) AS targets_involved,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'completed') AS led_completed,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'ahead') AS led_ahead,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'behind') AS led_behind,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'other') AS led_other
 FROM involvement
 GROUP BY publisher, period_key, department_name;
 

@@ -83,8 +83,10 @@ CREATE TABLE IF NOT EXISTS fact_target_progress (
     deadline_text  VARCHAR NOT NULL,
     deadline_date  DATE,
     progress_text  VARCHAR NOT NULL,
-    on_schedule    BOOLEAN NOT NULL,
+    on_schedule    BOOLEAN,           -- TRUE for completed/ahead/on_schedule, FALSE for behind, NULL for other
     source_line    INTEGER NOT NULL,
+    status_text      VARCHAR NOT NULL,  -- the progress flag as printed (是, 否, 已完成, 超序时进度 …)
+    progress_status  VARCHAR NOT NULL CHECK (progress_status IN ('completed', 'ahead', 'on_schedule', 'behind', 'other')),
     PRIMARY KEY (target_key, period_key)
 );
 
@@ -131,7 +133,9 @@ SELECT t.publisher,
        t.version AS target_version,
        f.target_key,
        f.report_key,
-       array_to_string(coalesce(d.departments, []::VARCHAR[]), '、') AS departments_text
+       array_to_string(coalesce(d.departments, []::VARCHAR[]), '、') AS departments_text,
+       f.status_text,
+       f.progress_status
 FROM fact_target_progress f
 JOIN dim_target t USING (target_key)
 JOIN dim_period p ON p.period_key = f.period_key

@@ -113,3 +113,13 @@ def test_every_column_has_a_comment(described) -> None:
     assert missing == []
     (count,) = described.execute("SELECT count(*) FROM duckdb_columns() WHERE NOT internal").fetchone()
     assert count > 100
+
+
+def test_the_readme_lists_every_table_and_view(described) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    names = [n for (n,) in described.execute(
+        """SELECT table_name FROM duckdb_tables() WHERE NOT internal
+           UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"""
+    ).fetchall()]
+    missing = [n for n in names if f"`{n}`" not in readme]
+    assert missing == []

@@ -52,14 +52,13 @@ def test_exact_duplicate_keeps_the_first(tmp_path: Path) -> None:
 
 
 def test_validation_failures_name_column_check_and_value(tmp_path: Path) -> None:
-    rows = [record(1, flag="基本完成") + record(2, departments="")]
+    rows = [record(1, flag="") + record(2, departments="")]
     result = process(write_report(tmp_path, rows))
     assert result.accepted.is_empty()
     q = {row["target_no_text"]: row for row in result.quarantine.iter_rows(named=True)}
-    assert q["1"]["column_name"] == "on_schedule_text"
-    assert q["1"]["check_name"] == "isin(['是', '否'])"
-    assert q["1"]["failure_value"] == "基本完成"
-    assert q["1"]["reason"] == "failed check isin(['是', '否']) on on_schedule_text: 基本完成"
+    assert "on_schedule_text" in q["1"]["column_name"]
+    assert "str_length(1, None)" in q["1"]["check_name"]
+    assert q["1"]["reason"].startswith("failed check")
     assert q["2"]["column_name"] == "departments"
     assert q["2"]["check_name"] == "at_least_one_department"
     assert {row["source_line"] for row in q.values()} == {4}
@@ -125,3 +124,31 @@ def test_rows_failing_a_table_model_refuse_their_report_only(tmp_path: Path) -> 
     assert failures[1].startswith("rows staged for the warehouse fail DimTargetRow: DimTargetRow multiple_fields_uniqueness")
     assert staged.reports["report_idx"].to_list() == [0]
     assert set(staged.facts["report_idx"].unique()) == {0}
+
+
+STATUS_WORDS = {
+    "是": "on_schedule", "达到": "on_schedule", "达进度": "on_schedule", "符合序时进度": "on_schedule",
+    "序时推进": "on_schedule", "按序时推进": "on_schedule",
+    "否": "behind", "未达到": "behind", "欠进度": "behind", "滞后": "behind", "滞后序时": "behind",
+    "未达序时进度": "behind",
+    "已完成": "completed", "完成": "completed", "提前完成": "completed", "全部完成": "completed",
+    "超序时进度": "ahead", "超进度": "ahead", "超额完成": "ahead",
+    "基本达到": "other", "正在推进": "other",
+}
+
+
+def test_every_status_word_loads_with_its_status(tmp_path: Path) -> None:
+    words = list(STATUS_WORDS)
+    rows = [record(i + 1, flag=word) for i, word in enumerate(words)]
+    result = process(write_report(tmp_path, rows, two_up=False))
+    assert result.quarantine.is_empty(), result.quarantine
+    got = {r["on_schedule_text"]: (r["progress_status"], r["on_schedule"]) for r in result.accepted.iter_rows(named=True)}
+    expected_flag = {"completed": True, "ahead": True, "on_schedule": True, "behind": False, "other": None}
+    assert got == {word: (status, expected_flag[status]) for word, status in STATUS_WORDS.items()}
+
+
+def test_status_words_match_after_width_and_space_folding(tmp_path: Path) -> None:
+    rows = [record(1, flag=" 已 完成 "), record(2, flag="超序时进度\u3000")]
+    result = process(write_report(tmp_path, rows, two_up=False))
+    assert result.accepted.sort("target_no")["progress_status"].to_list() == ["completed", "ahead"]
+    assert result.accepted.sort("target_no")["on_schedule_text"].to_list() == ["已 完成", "超序时进度"]

@@ -136,7 +136,17 @@ def test_a_warehouse_built_by_the_first_release_migrates_and_keeps_every_fact(ra
     run = run_build(raw_dir, warehouse, home)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "migrating the warehouse: schema 1 → 2" in run.stdout
-    assert run.query("SELECT value FROM duban_meta WHERE key = 'schema_version'") == [("2",)]
+    assert "migrating the warehouse: schema 2 → 3" in run.stdout
+    assert run.query("SELECT value FROM duban_meta WHERE key = 'schema_version'") == [("3",)]
+    # every fact has its status: 是 → on_schedule, 否 → behind, as printed
+    assert run.query(
+        """SELECT progress_status, status_text, on_schedule, count(*) FROM v_progress GROUP BY ALL ORDER BY ALL"""
+    ) == [(s, t, f, n) for s, t, f, n in run.query(
+        """SELECT CASE WHEN on_schedule THEN 'on_schedule' ELSE 'behind' END,
+                  CASE WHEN on_schedule THEN '是' ELSE '否' END, on_schedule, count(*)
+           FROM v_progress GROUP BY ALL ORDER BY ALL"""
+    )]
+    assert run.query("SELECT count(*) FROM v_progress WHERE progress_status IS NULL OR status_text IS NULL") == [(0,)]
     assert run.query("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'") == [(0,)]
     assert _target_53(run)[0][1] == "heze-2021-Q1-reissued.txt"
     after = run.query("SELECT * FROM v_progress ORDER BY target_no")
