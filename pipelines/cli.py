@@ -114,17 +114,21 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     return 0
 
 
-def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser) -> int:
+def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser, allow_files: bool = False) -> int:
     """Print a query's result from the published warehouse; never writes."""
     from assets.resources import configured_paths
     from pipelines.query import run_query
 
     if bool(query) == bool(file):
         parser.error("duban sql takes a query or --file FILE, not both and not neither")
-    text = Path(file).read_text(encoding="utf-8") if file else query
+    try:
+        text = Path(file).read_text(encoding="utf-8") if file else query
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"duban sql: cannot read {file}: {error.__class__.__name__}; pass a readable UTF-8 --file FILE", file=sys.stderr)
+        return 1
     path = Path(warehouse or configured_paths()[1]).resolve()
     try:
-        _say(run_query(path, text, max_rows))
+        _say(run_query(path, text, max_rows, allow_files))
     except DubanError as error:
         print(f"duban sql: {error}", file=sys.stderr)
         return 1
@@ -176,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
     sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     sql_cmd.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
+    sql_cmd.add_argument(
+        "--allow-files", action="store_true", help="let the query read files (read_csv, read_parquet …); it still cannot write"
+    )
     serve_cmd = commands.add_parser("serve", help="serve the published warehouse read-only over DuckDB's Quack protocol")
     serve_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
     if args.command == "sql":
-        return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
+        return sql(args.query, args.file, args.warehouse, args.max_rows, parser, args.allow_files)
     return dev(args.args)
 
 
