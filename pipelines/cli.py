@@ -124,7 +124,9 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
     try:
         text = Path(file).read_text(encoding="utf-8") if file else query
     except (OSError, UnicodeDecodeError) as error:
-        print(f"duban sql: cannot read {file}: {error.__class__.__name__}; pass a readable UTF-8 --file FILE", file=sys.stderr)
+        print(
+            f"duban sql: cannot read {file}: {error.__class__.__name__}; pass a readable UTF-8 --file FILE", file=sys.stderr
+        )
         return 1
     path = Path(warehouse or configured_paths()[1]).resolve()
     try:
@@ -155,7 +157,7 @@ def serve_command(warehouse: str | None, host: str, port: int, token: str | None
     try:
         checked = read_token(token, token_file, os.environ.get("DUBAN_TOKEN"))
         serve(path, host, port, checked, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
-    except (DubanError, duckdb.Error) as error:
+    except (DubanError, duckdb.Error, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
         print(f"duban serve: {first_line}", file=sys.stderr)
         return 1

@@ -15,6 +15,8 @@ from pipelines.summary import format_table
 
 EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", re.IGNORECASE)
 FUNCTION_NAME = re.compile(r'"function_name":"([^"]*)"')
+READ_ONLY = "duban sql is read-only"
+BUILD = "change data through `duban build`"
 
 
 class NoWarehouseError(DubanError):
@@ -26,26 +28,25 @@ class RefusedStatement(DubanError):
 
 
 def _check(con: duckdb.DuckDBPyConnection, sql: str, allow_files: bool) -> None:
-    """Raise RefusedStatement unless every statement is a SELECT (or EXPLAIN of one) calling only allowed table functions."""
+    """Raise RefusedStatement unless every statement is a SELECT (or EXPLAIN of one) calling only allowed
+    table functions."""
+    allowed = set(CATALOG_AND_VALUES) | (set(FILE_READERS) if allow_files else set())
+    table_functions = {
+        name
+        for (name,) in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')"
+        ).fetchall()
+    }
     for statement in con.extract_statements(sql):
         text = statement.query
         if statement.type == duckdb.StatementType.EXPLAIN:
             text = EXPLAIN.sub("", text, count=1)
             inner = con.extract_statements(text)
             if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
-                raise RefusedStatement("refused EXPLAIN of something other than a SELECT: duban sql is read-only; change data through `duban build`")
+                raise RefusedStatement(f"refused EXPLAIN of something other than a SELECT: {READ_ONLY}; {BUILD}")
         elif statement.type != duckdb.StatementType.SELECT:
-            raise RefusedStatement(
-                f"refused {statement.type.name}: duban sql is read-only and runs only SELECT queries; "
-                "change data through `duban build`"
-            )
+            raise RefusedStatement(f"refused {statement.type.name}: {READ_ONLY} and runs only SELECT queries; {BUILD}")
         (serialized,) = con.execute("SELECT json_serialize_sql($1::VARCHAR)", [text]).fetchone()
-        allowed = set(CATALOG_AND_VALUES) | (set(FILE_READERS) if allow_files else set())
-        table_functions = {
-            name for (name,) in con.execute(
-                "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')"
-            ).fetchall()
-        }
         for name in FUNCTION_NAME.findall(serialized):
             name = name.lower()
             if name in FILE_READERS and not allow_files:

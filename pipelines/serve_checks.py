@@ -33,7 +33,9 @@ def read_token(token: str | None, token_file: str | None, environment: str | Non
         try:
             token = Path(token_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise WeakTokenError(f"cannot read the token file {token_file}: {error.__class__.__name__}; pass a readable --token-file FILE") from None
+            raise WeakTokenError(
+                f"cannot read the token file {token_file}: {error.__class__.__name__}; pass a readable --token-file FILE"
+            ) from None
     elif not token:
         token = environment
     token = (token or "").strip()
