@@ -118,37 +118,52 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     return 0
 
 
-def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser) -> int:
+def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser, allow_files: bool = False) -> int:
     """Print a query's result from the published warehouse; never writes."""
     from assets.resources import configured_paths
     from pipelines.query import run_query
 
     if bool(query) == bool(file):
         parser.error("duban sql takes a query or --file FILE, not both and not neither")
-    text = Path(file).read_text(encoding="utf-8") if file else query
+    try:
+        text = Path(file).read_text(encoding="utf-8") if file else query
+    except (OSError, UnicodeDecodeError) as error:
+        print(
+            f"duban sql: cannot read {file}: {error.__class__.__name__}; pass a readable UTF-8 --file FILE", file=sys.stderr
+        )
+        return 1
     path = Path(warehouse or configured_paths()[1]).resolve()
     try:
-        _say(run_query(path, text, max_rows))
+        _say(run_query(path, text, max_rows, allow_files))
     except DubanError as error:
         print(f"duban sql: {error}", file=sys.stderr)
         return 1
     return 0
 
 
-def serve_command(warehouse: str | None, host: str, port: int, token: str | None) -> int:
+def serve_command(warehouse: str | None, host: str, port: int, token: str | None, token_file: str | None) -> int:
     """Run the Quack server until interrupted."""
     from assets.resources import configured_paths
     from pipelines.serve import serve
+    from pipelines.serve_checks import read_token
 
     path = Path(warehouse or configured_paths()[1]).resolve()
+    if token and not token_file:
+        print(
+            "duban serve: warning: --token is visible to every user of this machine (ps); "
+            "use --token-file FILE or DUBAN_TOKEN instead",
+            file=sys.stderr,
+        )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         # explicit handlers: a process started in the background by a shell inherits an ignored SIGINT
         signal.signal(signum, lambda *_: stop.set())
     try:
-        serve(path, host, port, token, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
-    except (DubanError, duckdb.Error) as error:
-        print(f"duban serve: {error}", file=sys.stderr)
+        checked = read_token(token, token_file, os.environ.get("DUBAN_TOKEN"))
+        serve(path, host, port, checked, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
+    except (DubanError, duckdb.Error, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+        print(f"duban serve: {first_line}", file=sys.stderr)
         return 1
     _say("duban serve: stopped")
     return 0
@@ -180,20 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
     sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     sql_cmd.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
+    sql_cmd.add_argument(
+        "--allow-files", action="store_true", help="let the query read files (read_csv, read_parquet …); it still cannot write"
+    )
     serve_cmd = commands.add_parser("serve", help="serve the published warehouse read-only over DuckDB's Quack protocol")
     serve_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
     serve_cmd.add_argument("--port", type=int, default=9494, help="port (default 9494)")
-    serve_cmd.add_argument("--token", help="token clients must present (default: $DUBAN_TOKEN); required")
+    secret = serve_cmd.add_mutually_exclusive_group()
+    secret.add_argument("--token-file", metavar="FILE", help="read the token (16+ characters) clients must present from FILE")
+    secret.add_argument("--token", help="the token on the command line, visible in ps; prefer --token-file or $DUBAN_TOKEN")
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.raw, args.warehouse, args.verbose, args.all)
     if args.command == "serve":
-        return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
+        return serve_command(args.warehouse, args.host, args.port, args.token, args.token_file)
     if args.command == "sql":
-        return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
+        return sql(args.query, args.file, args.warehouse, args.max_rows, parser, args.allow_files)
     return dev(args.args)
 
 

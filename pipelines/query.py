@@ -3,17 +3,56 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
 from pipelines.errors import DubanError
+from pipelines.sqlguard import CATALOG_AND_VALUES, FILE_READERS
 from pipelines.summary import format_table
+
+EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", re.IGNORECASE)
+FUNCTION_NAME = re.compile(r'"function_name":"([^"]*)"')
+READ_ONLY = "duban sql is read-only"
+BUILD = "change data through `duban build`"
 
 
 class NoWarehouseError(DubanError):
     """There is no published warehouse file at the given path yet."""
+
+
+class RefusedStatement(DubanError):
+    """The query is not a plain SELECT on the warehouse: it would write, change settings or reach outside."""
+
+
+def _check(con: duckdb.DuckDBPyConnection, sql: str, allow_files: bool) -> None:
+    """Raise RefusedStatement unless every statement is a SELECT (or EXPLAIN of one) calling only allowed
+    table functions."""
+    allowed = set(CATALOG_AND_VALUES) | (set(FILE_READERS) if allow_files else set())
+    table_functions = {
+        name
+        for (name,) in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')"
+        ).fetchall()
+    }
+    for statement in con.extract_statements(sql):
+        text = statement.query
+        if statement.type == duckdb.StatementType.EXPLAIN:
+            text = EXPLAIN.sub("", text, count=1)
+            inner = con.extract_statements(text)
+            if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
+                raise RefusedStatement(f"refused EXPLAIN of something other than a SELECT: {READ_ONLY}; {BUILD}")
+        elif statement.type != duckdb.StatementType.SELECT:
+            raise RefusedStatement(f"refused {statement.type.name}: {READ_ONLY} and runs only SELECT queries; {BUILD}")
+        (serialized,) = con.execute("SELECT json_serialize_sql($1::VARCHAR)", [text]).fetchone()
+        for name in FUNCTION_NAME.findall(serialized):
+            name = name.lower()
+            if name in FILE_READERS and not allow_files:
+                raise RefusedStatement(f"refused {name}(): reading files needs --allow-files")
+            if name.startswith("quack") or (name in table_functions and name not in allowed):
+                raise RefusedStatement(f"refused {name}(): duban sql only reads the warehouse (and files with --allow-files)")
 
 
 def _shown(value: object) -> str:
@@ -28,18 +67,39 @@ def _shown(value: object) -> str:
     return str(value).replace("\n", "⏎")
 
 
-def run_query(warehouse: Path, sql: str, max_rows: int = 200) -> str:
-    """The query's result as an aligned table (at most max_rows rows, then a count of the rest)."""
+def _one_line(error: duckdb.Error, allow_files: bool) -> str:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
+    if isinstance(error, duckdb.PermissionException) and not allow_files:
+        message += "; reading files needs --allow-files"
+    if "read-only" in message.lower():
+        message += " (duban sql opens the warehouse read-only; change data through `duban build`)"
+    return message
+
+
+def run_query(warehouse: Path, sql: str, max_rows: int = 200, allow_files: bool = False) -> str:
+    """The query's result as an aligned table (at most max_rows rows, then a count of the rest).
+
+    The warehouse is opened read-only with the configuration locked; only SELECT statements run, and files
+    are out of reach unless allow_files (which lets a query read them, never write).
+    """
     if not warehouse.exists():
         raise NoWarehouseError(f"no warehouse at {warehouse}; run `duban build` first or pass --warehouse FILE")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    config = {
+        "enable_external_access": allow_files,
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        "lock_configuration": True,
+    }
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True, config=config)
+    except duckdb.Error as error:
+        raise DubanError(f"cannot open {warehouse}: {_one_line(error, True)}") from None
+    with con:
         try:
+            _check(con, sql, allow_files)
             cursor = con.execute(sql)
         except duckdb.Error as error:
-            message = str(error)
-            if "read-only" in message.lower():
-                message += "\n(duban sql opens the warehouse read-only; change data through `duban build`)"
-            raise DubanError(message) from None
+            raise DubanError(_one_line(error, allow_files)) from None
         if cursor.description is None:
             return "(no result)"
         header = [d[0] for d in cursor.description]

@@ -11,15 +11,13 @@ from typing import Callable
 
 import duckdb
 
-from pipelines.errors import DubanError
 from pipelines.publish import work_dir
+from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
+from pipelines.sqlguard import allowed_expression
 
-MIN_TOKEN_LENGTH = 4
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-
-
-class ServeError(DubanError):
-    """`duban serve` cannot start as asked."""
+# The Quack authorization callback, kept in the snapshot so the server's fresh callback connections see it.
+AUTHORIZE = "duban_server.authorize"
 
 
 def extension_file(name: str) -> Path:
@@ -47,6 +45,16 @@ def build_snapshot(published: Path, snapshot: Path) -> int:
     database holds the views' rows as tables of the same name.
     """
     snapshot.unlink(missing_ok=True)
+    try:
+        return _copy_into(published, snapshot)
+    except duckdb.IOException as error:
+        snapshot.unlink(missing_ok=True)
+        if "lock" in str(error).lower():
+            raise PublishedLockedError(locked_message(published, error)) from None
+        raise
+
+
+def _copy_into(published: Path, snapshot: Path) -> int:
     with duckdb.connect(str(snapshot)) as con:
         literal = "'" + str(published).replace("'", "''") + "'"  # ATTACH takes no bound parameters
         con.execute(f"ATTACH {literal} AS published (READ_ONLY)")
@@ -63,6 +71,9 @@ def build_snapshot(published: Path, snapshot: Path) -> int:
             quoted = '"' + name.replace('"', '""') + '"'
             con.execute(f"CREATE TABLE main.{quoted} AS FROM published.main.{quoted}")
         con.execute("DETACH published")
+        schema = AUTHORIZE.split(".")[0]
+        con.execute(f"CREATE SCHEMA {schema}")
+        con.execute(f"CREATE MACRO {AUTHORIZE}(connection_id, query) AS ({allowed_expression('query')})")
         con.execute("CHECKPOINT")
     return len(names)
 
@@ -88,21 +99,38 @@ class QuackServer:
     snapshot: Path
     uri: str
     con: duckdb.DuckDBPyConnection
+    stopped: bool = False
 
     @classmethod
     def start(cls, snapshot: Path, host: str, port: int, token: str) -> "QuackServer":
-        con = duckdb.connect(str(snapshot), read_only=True, config=OFFLINE)
-        load_quack(con)
+        """Listen on host:port. Clients may only SELECT from the snapshot: every query passes the authorization
+        macro; files, extensions and other databases are out of reach and the settings are locked."""
         uri = f"quack:{host}:{port}"
-        con.execute(
-            "CALL quack_serve(?, token => ?, allow_other_hostname => ?)", [uri, token, not _is_loopback(host)]
-        )
+        con = duckdb.connect(str(snapshot), read_only=True, config=OFFLINE)
+        try:
+            load_quack(con)
+            con.execute(f"SET GLOBAL quack_authorization_function = '{AUTHORIZE}'")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            con.execute(
+                "CALL quack_serve(?, token => ?, allow_other_hostname => ?)", [uri, token, not _is_loopback(host)]
+            )
+        except BaseException:
+            con.close()
+            snapshot.unlink(missing_ok=True)
+            raise
         return cls(snapshot, uri, con)
 
     def stop(self) -> None:
-        self.con.execute("CALL quack_stop(?)", [self.uri])
-        self.con.close()
-        self.snapshot.unlink(missing_ok=True)
+        """Stop listening and delete the snapshot; a second call does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
+        try:
+            self.con.execute("CALL quack_stop(?)", [self.uri])
+        finally:
+            self.con.close()
+            self.snapshot.unlink(missing_ok=True)
 
 
 def serve(
@@ -114,36 +142,46 @@ def serve(
     poll_seconds: float = 1.0,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Serve the published warehouse until interrupted, swapping in a fresh snapshot after each publish."""
-    if not token:
-        raise ServeError("a token is required: pass --token TOKEN or set DUBAN_TOKEN")
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise ServeError(f"the token must be at least {MIN_TOKEN_LENGTH} characters (16 or more is better)")
+    """Serve the published warehouse until interrupted, swapping in a fresh snapshot after each publish.
+
+    The token has been checked (serve_checks.read_token)."""
     if not published.exists():
         raise ServeError(f"no warehouse at {published}; run `duban build` first or pass --warehouse FILE")
+    check_port_free(host, port)
     folder = work_dir(published) / "serve"
     folder.mkdir(parents=True, exist_ok=True)
     generation = 0
 
-    def fresh() -> tuple[QuackServer, tuple[int, int, int]]:
+    def snapshot() -> tuple[Path, tuple[int, int, int]]:
         nonlocal generation
         generation += 1
         seen = _identity(published)
-        snapshot = folder / f"snapshot-{os.getpid()}-{generation}.duckdb"
-        build_snapshot(published, snapshot)
-        return QuackServer.start(snapshot, host, port, token), seen
+        path = folder / f"snapshot-{os.getpid()}-{generation}.duckdb"
+        build_snapshot(published, path)
+        return path, seen
 
-    server, seen = fresh()
+    path, seen = snapshot()
+    server = QuackServer.start(path, host, port, token)
     if not _is_loopback(host):
         say(f"duban serve: listening on {host}, not loopback: put a TLS-terminating proxy in front of it")
     say(f"duban serve: serving {published} at {server.uri} (read-only)")
     say(f"  clients: CREATE SECRET (TYPE quack, TOKEN '…'); ATTACH '{server.uri}' AS duban; FROM duban.v_progress;")
+    last_problem = ""
     try:
         while not should_stop():
             time.sleep(poll_seconds)
-            if published.exists() and _identity(published) != seen:
-                server.stop()
-                server, seen = fresh()
-                say(f"duban serve: published warehouse changed; serving the new snapshot (clients re-ATTACH)")
+            if not published.exists() or _identity(published) == seen:
+                continue
+            try:
+                path, changed = snapshot()  # the old snapshot stays served until the new one is complete
+            except PublishedLockedError as error:
+                if str(error) != last_problem:
+                    say(f"duban serve: still serving the previous snapshot: {error}")
+                last_problem = str(error)
+                continue
+            last_problem = ""
+            server.stop()
+            server, seen = QuackServer.start(path, host, port, token), changed
+            say("duban serve: published warehouse changed; serving the new snapshot (clients re-ATTACH)")
     finally:
         server.stop()
