@@ -135,9 +135,12 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
     return 0
 
 
-def serve_command(warehouse: str | None, host: str, port: int, token: str | None) -> int:
-    """Run the Quack server until interrupted."""
+def serve_command(
+    warehouse: str | None, host: str, port: int, token: str | None, pg_port: int | None = None, pg_only: bool = False
+) -> int:
+    """Run the Quack server (and the PostgreSQL endpoint with --pg-port) until interrupted."""
     from assets.resources import configured_paths
+    from pipelines.pg_endpoint import pg_endpoint
     from pipelines.serve import serve
 
     path = Path(warehouse or configured_paths()[1]).resolve()
@@ -146,7 +149,11 @@ def serve_command(warehouse: str | None, host: str, port: int, token: str | None
         # explicit handlers: a process started in the background by a shell inherits an ignored SIGINT
         signal.signal(signum, lambda *_: stop.set())
     try:
-        serve(path, host, port, token, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
+        with pg_endpoint(path, host, pg_port, token, say=_say):
+            while pg_only and not stop.wait(0.5):
+                pass
+            if not pg_only:
+                serve(path, host, port, token, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
     except (DubanError, duckdb.Error) as error:
         print(f"duban serve: {error}", file=sys.stderr)
         return 1
@@ -185,13 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
     serve_cmd.add_argument("--port", type=int, default=9494, help="port (default 9494)")
     serve_cmd.add_argument("--token", help="token clients must present (default: $DUBAN_TOKEN); required")
+    serve_cmd.add_argument("--pg-port", type=int, metavar="P", help="also serve over PostgreSQL's protocol on port P")
+    serve_cmd.add_argument("--pg-only", action="store_true", help="with --pg-port: serve only over PostgreSQL")
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.raw, args.warehouse, args.verbose, args.all)
     if args.command == "serve":
-        return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
+        if args.pg_only and args.pg_port is None:
+            parser.error("--pg-only needs --pg-port P")
+        token = args.token or os.environ.get("DUBAN_TOKEN")
+        return serve_command(args.warehouse, args.host, args.port, token, args.pg_port, args.pg_only)
     if args.command == "sql":
         return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
     return dev(args.args)
