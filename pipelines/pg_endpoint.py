@@ -149,8 +149,8 @@ class PgEndpoint:
             f"ALTER ROLE {ROLE} SET search_path = {SCHEMA}",
         ]
 
-    def load(self) -> tuple[int, float]:
-        """Copy the published file into duban_next and swap it in; returns (objects, seconds to load)."""
+    def load(self) -> tuple[int, float, float]:
+        """Copy the published file into duban_next and swap it in; returns (objects, seconds to load, to swap)."""
         started = time.monotonic()
         self.seen = _identity(self.published)
         self._execute([f"DROP SCHEMA IF EXISTS {NEXT} CASCADE", f"DROP SCHEMA IF EXISTS {ROWS_NEXT} CASCADE",
@@ -180,7 +180,9 @@ class PgEndpoint:
         self._execute(finish)
         loaded = time.monotonic() - started
         self._swap()
-        return len(objects), loaded
+        swapped = time.monotonic() - started - loaded
+        self.drop_stale()
+        return len(objects), loaded, swapped
 
     def _swap(self) -> None:
         """In one transaction: the current schemas step aside, the new ones take their names, the role may read."""
@@ -202,13 +204,21 @@ class PgEndpoint:
         self._execute(statements)
         self.stale += ([old] if SCHEMA in present else []) + ([rows_old] if ROWS in present else [])
         self.con.execute("CALL pg_clear_cache()")
-        self.drop_stale()
 
     def drop_stale(self) -> None:
-        """Drop the old schemas; one a client still reads in an open transaction is retried on the next poll."""
-        for schema in list(self.stale):
+        """Drop the old schemas no client transaction still holds a lock in; the others are retried on the next poll.
+
+        A client's open transaction that read an old table keeps its lock until it ends; DROP would wait for it.
+        """
+        if not self.stale:
+            return
+        held = {s for (s,) in self.con.execute(
+            """FROM postgres_query('pg', 'SELECT DISTINCT n.nspname::text FROM pg_locks l
+               JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE l.pid <> pg_backend_pid()')""").fetchall()}
+        for schema in [s for s in self.stale if s not in held]:
             try:
-                self._execute(["SET LOCAL lock_timeout = '1s'", f"DROP SCHEMA IF EXISTS {schema} CASCADE"])
+                self._execute(["SET LOCAL lock_timeout = '200ms'", f"DROP SCHEMA IF EXISTS {schema} CASCADE"])
                 self.stale.remove(schema)
             except duckdb.Error:
                 pass
@@ -231,8 +241,9 @@ def _watch(endpoint: PgEndpoint, say: Callable[[str], None], stop: threading.Eve
                 return
             endpoint.drop_stale()
             if endpoint.changed():
-                count, seconds = endpoint.load()
-                say(f"duban serve: PostgreSQL serves the new snapshot ({count} tables and views, loaded in {seconds:.2f}s)")
+                count, seconds, swap = endpoint.load()
+                say(f"duban serve: PostgreSQL serves the new snapshot ({count} tables and views, "
+                    f"loaded in {seconds:.2f}s, swapped in {swap * 1000:.0f}ms)")
         except (duckdb.Error, ServeError, OSError) as error:
             say(f"duban serve: PostgreSQL kept the previous snapshot: {error}")
 
@@ -259,7 +270,7 @@ def pg_endpoint(
     stop = threading.Event()
     watcher = None
     try:
-        count, seconds = endpoint.load()
+        count, seconds, _ = endpoint.load()
         say(f"duban serve: PostgreSQL at {endpoint.url} (read-only; password: the token); "
             f"{count} tables and views loaded in {seconds:.2f}s, ready in {time.monotonic() - started:.1f}s")
         watcher = threading.Thread(target=_watch, args=(endpoint, say, stop, poll_seconds), daemon=True)
