@@ -7,11 +7,13 @@ The server dies with the process that started it (parent-death signal) and is st
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -110,7 +112,15 @@ def _cluster_folder(preferred: Path, user: pwd.struct_passwd | None) -> Path:
     ).returncode == 0
     if fits and reachable:
         return preferred
-    folder = Path(tempfile.mkdtemp(prefix="duban-pg-"))
+    # the same folder for the same warehouse, so a restart after a crash replaces the cluster it left
+    folder = Path(tempfile.gettempdir()) / f"duban-pg-{hashlib.sha256(str(preferred).encode()).hexdigest()[:12]}"
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        info = folder.lstat()
+        owner = os.geteuid() if user is None else user.pw_uid
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid not in (owner, os.geteuid()):
+            folder = Path(tempfile.mkdtemp(prefix="duban-pg-"))  # not ours: never reuse it
     _give(folder, user)
     return folder
 

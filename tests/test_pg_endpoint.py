@@ -57,12 +57,13 @@ def postgresql_installed() -> None:
 class Served:
     """One `duban serve --pg-port` process over a warehouse built from its own raw folder."""
 
-    def __init__(self, root: Path, *extra: str):
+    def __init__(self, root: Path, *extra: str, build: bool = True):
         self.raw, self.warehouse, self.home = root / "raw", root / "w" / "duban.duckdb", root / "home"
-        self.raw.mkdir(parents=True)
-        shutil.copy2(SEED, self.raw / SEED.name)
-        build = run_build(self.raw, self.warehouse, self.home)
-        assert build.returncode == 0, build.stdout + build.stderr
+        if build:
+            self.raw.mkdir(parents=True)
+            shutil.copy2(SEED, self.raw / SEED.name)
+            built = run_build(self.raw, self.warehouse, self.home)
+            assert built.returncode == 0, built.stdout + built.stderr
         self.port = free_port()
         self.proc = subprocess.Popen(
             [str(DUBAN), "serve", "--warehouse", str(self.warehouse), "--pg-port", str(self.port), *extra],
@@ -327,3 +328,22 @@ def test_clients_see_each_publish_with_no_failed_query(postgresql_installed, tmp
     finally:
         assert server.stop() == 0
     assert not port_in_use("127.0.0.1", server.port)
+
+
+def test_postgres_dies_with_duban_serve_and_a_restart_recovers(postgresql_installed, tmp_path: Path) -> None:
+    server = Served(tmp_path, "--pg-only")
+    try:
+        server.proc.kill()  # no chance to stop PostgreSQL itself
+        server.proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while port_in_use("127.0.0.1", server.port):
+            assert time.monotonic() < deadline, "PostgreSQL outlived duban serve"
+            time.sleep(0.2)
+        again = Served(tmp_path, "--pg-only", build=False)  # over the cluster folder the killed one left
+        try:
+            with again.connect() as con:
+                assert con.execute("SELECT count(*) FROM v_progress").fetchone() == (54,)
+        finally:
+            assert again.stop() == 0
+    finally:
+        server.stop()
