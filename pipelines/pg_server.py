@@ -28,7 +28,7 @@ _PR_SET_PDEATHSIG = 1
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; the socket is <dir>/.s.PGSQL.<port>
 
 
-def bindir() -> Path:
+def bindir(installed: Path = Path("/usr/lib/postgresql")) -> Path:
     """The folder holding initdb and postgres: `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin."""
     candidates: list[Path] = []
     if shutil.which("pg_config"):
@@ -42,7 +42,7 @@ def bindir() -> Path:
     def version(path: Path) -> tuple:
         return tuple(int(p) if p.isdigit() else 0 for p in path.parent.name.split("."))
 
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    candidates += sorted(installed.glob("*/bin"), key=version, reverse=True)
     for folder in candidates:
         if all((folder / name).is_file() and os.access(folder / name, os.X_OK) for name in ("initdb", "postgres")):
             return folder

@@ -54,6 +54,23 @@ def postgresql_installed() -> None:
     pytest.skip(reason)
 
 
+def test_duckdb_types_map_to_postgresql_types() -> None:
+    from pipelines.pg_endpoint import pg_type
+
+    assert [pg_type(t) for t in ("VARCHAR[]", "DATE", "BOOLEAN", "TIMESTAMP", "DECIMAL(18,3)", "INTEGER[]")] == [
+        "text[]", "date", "boolean", "timestamp", "numeric(18,3)", "integer[]"]
+    assert pg_type("STRUCT(a INTEGER)") is None and pg_type("VARCHAR[][]") is None  # sent as text
+
+
+def test_missing_postgresql_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines import pg_server
+    from pipelines.serve import ServeError
+
+    monkeypatch.setattr(pg_server.shutil, "which", lambda name: None)
+    with pytest.raises(ServeError, match="apt-get install postgresql"):
+        pg_server.bindir(installed=tmp_path)
+
+
 class Served:
     """One `duban serve --pg-port` process over a warehouse built from its own raw folder."""
 
@@ -189,6 +206,16 @@ def test_wrong_password_and_other_databases_are_refused(served: Served) -> None:
 def test_psycopg_reads_arrays_as_lists(served: Served) -> None:
     with served.connect() as con:
         rows = con.execute("SELECT target_no, departments FROM v_progress ORDER BY target_no").fetchall()
+        types = dict(con.execute(
+            """SELECT attrelid::regclass::text || '.' || attname, format_type(atttypid, atttypmod) FROM pg_attribute
+               WHERE attrelid IN ('v_progress'::regclass, 'dim_report'::regclass, 'dim_period'::regclass)
+               AND attnum > 0""").fetchall())
+    assert types["v_progress.departments"] == "text[]"
+    assert types["v_progress.deadline_date"] == "date"
+    assert types["v_progress.on_schedule"] == "boolean"
+    assert types["v_progress.target_no"] == "integer"
+    assert types["dim_report.file_modified_at"] == "timestamp without time zone"
+    assert types["dim_period.year_elapsed_share"] == "double precision"
     assert len(rows) == 54
     assert all(isinstance(departments, list) and departments for _, departments in rows)
     with duckdb.connect(str(served.warehouse), read_only=True) as con:
