@@ -149,8 +149,8 @@ def serve_command(
         # explicit handlers: a process started in the background by a shell inherits an ignored SIGINT
         signal.signal(signum, lambda *_: stop.set())
     try:
-        with pg_endpoint(path, host, pg_port, token, say=_say):
-            while pg_only and not stop.wait(0.5):
+        with pg_endpoint(path, host, pg_port, token, say=_say) as pg:
+            while pg_only and pg.running and not stop.wait(0.5):
                 pass
             if not pg_only:
                 serve(path, host, port, token, say=_say, poll_seconds=0.5, should_stop=stop.is_set)

@@ -223,6 +223,10 @@ class PgEndpoint:
             except duckdb.Error:
                 pass
 
+    @property
+    def running(self) -> bool:
+        return self.server.proc.poll() is None
+
     def changed(self) -> bool:
         return self.published.exists() and _identity(self.published) != self.seen
 
@@ -269,6 +273,7 @@ def pg_endpoint(
     endpoint = PgEndpoint(published, host, port, token)
     stop = threading.Event()
     watcher = None
+    died = ""
     try:
         count, seconds, _ = endpoint.load()
         say(f"duban serve: PostgreSQL at {endpoint.url} (read-only; password: the token); "
@@ -276,9 +281,13 @@ def pg_endpoint(
         watcher = threading.Thread(target=_watch, args=(endpoint, say, stop, poll_seconds), daemon=True)
         watcher.start()
         yield endpoint
+        if not endpoint.running:
+            died = endpoint.server.log_tail()
     finally:
         stop.set()
         if watcher is not None:
             watcher.join(timeout=120)
         endpoint.close()
         say("duban serve: PostgreSQL stopped")
+    if died:
+        raise ServeError(f"PostgreSQL exited unexpectedly; its log ends with:\n{died}")

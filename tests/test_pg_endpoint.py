@@ -374,3 +374,16 @@ def test_postgres_dies_with_duban_serve_and_a_restart_recovers(postgresql_instal
             assert again.stop() == 0
     finally:
         server.stop()
+
+
+def test_duban_serve_pg_only_fails_when_postgres_dies(postgresql_installed, tmp_path: Path) -> None:
+    server = Served(tmp_path, "--pg-only")
+    try:
+        with server.connect() as con:
+            backend = con.execute("SELECT pg_backend_pid()").fetchone()[0]
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        os.kill(postmaster, signal.SIGKILL)
+        assert server.proc.wait(timeout=30) == 1
+        server.output.wait_for("PostgreSQL exited unexpectedly", timeout=10)
+    finally:
+        server.stop()
