@@ -7,6 +7,7 @@ Clients log in as the role `duban` (password: the serve token), which may only r
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import duckdb
 from pipelines.catalog import catalog
 from pipelines.pg_server import OWNER, PgServer, bindir
 from pipelines.publish import work_dir
-from pipelines.serve import OFFLINE, ServeError, _identity, _is_loopback, extension_file
+from pipelines.serve import OFFLINE, ServeError, extension_file
 
 DATABASE = ROLE = SCHEMA = "duban"
 ROWS = "duban_rows"  # the views' rows; only the views' owner reads them
@@ -45,6 +46,21 @@ def pg_type(duckdb_type: str) -> str | None:
     if match := re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", duckdb_type):
         return f"numeric({match[1]},{match[2]})"
     return _SCALARS.get(duckdb_type)
+
+
+def _identity(path: Path) -> tuple[int, int, int]:
+    """Changes when a publish renames a new file over the published one."""
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def ident(name: str) -> str:
