@@ -141,9 +141,18 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
     return 0
 
 
-def serve_command(warehouse: str | None, host: str, port: int, token: str | None, token_file: str | None) -> int:
-    """Run the Quack server until interrupted."""
+def serve_command(
+    warehouse: str | None,
+    host: str,
+    port: int,
+    token: str | None,
+    token_file: str | None,
+    pg_port: int | None = None,
+    pg_only: bool = False,
+) -> int:
+    """Run the Quack server (and the PostgreSQL endpoint with --pg-port) until interrupted."""
     from assets.resources import configured_paths
+    from pipelines.pg_endpoint import pg_endpoint
     from pipelines.serve import serve
     from pipelines.serve_checks import read_token
 
@@ -160,7 +169,11 @@ def serve_command(warehouse: str | None, host: str, port: int, token: str | None
         signal.signal(signum, lambda *_: stop.set())
     try:
         checked = read_token(token, token_file, os.environ.get("DUBAN_TOKEN"))
-        serve(path, host, port, checked, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
+        with pg_endpoint(path, host, pg_port, checked, say=_say) as pg:
+            while pg_only and pg.running and not stop.wait(0.5):
+                pass
+            if not pg_only:
+                serve(path, host, port, checked, say=_say, poll_seconds=0.5, should_stop=stop.is_set)
     except (DubanError, duckdb.Error, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
         print(f"duban serve: {first_line}", file=sys.stderr)
@@ -205,13 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     secret = serve_cmd.add_mutually_exclusive_group()
     secret.add_argument("--token-file", metavar="FILE", help="read the token (16+ characters) clients must present from FILE")
     secret.add_argument("--token", help="the token on the command line, visible in ps; prefer --token-file or $DUBAN_TOKEN")
+    serve_cmd.add_argument("--pg-port", type=int, metavar="P", help="also serve over PostgreSQL's protocol on port P")
+    serve_cmd.add_argument("--pg-only", action="store_true", help="with --pg-port: serve only over PostgreSQL")
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
     if args.command == "build":
         return build(args.raw, args.warehouse, args.verbose, args.all)
     if args.command == "serve":
-        return serve_command(args.warehouse, args.host, args.port, args.token, args.token_file)
+        if args.pg_only and args.pg_port is None:
+            parser.error("--pg-only needs --pg-port P")
+        return serve_command(args.warehouse, args.host, args.port, args.token, args.token_file, args.pg_port, args.pg_only)
     if args.command == "sql":
         return sql(args.query, args.file, args.warehouse, args.max_rows, parser, args.allow_files)
     return dev(args.args)
