@@ -7,12 +7,14 @@ from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from assets.warehouse import WAREHOUSE_POOL, v_progress
 from pipelines.export import export_parquet
+from pipelines.version import pipeline_version
 
 
 @dg.asset(
     deps=[v_progress],
     partitions_def=period_partitions,
     backfill_policy=SINGLE_RUN,
+    code_version=pipeline_version(),
     group_name="exports",
     kinds={"parquet"},
     pool=WAREHOUSE_POOL,  # one export at a time, never beside a build that is writing

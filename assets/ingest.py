@@ -11,6 +11,7 @@ from pipelines.faults import pause_point
 from pipelines.parallel import map_chunks
 from pipelines.reports import discover_report_files
 from pipelines.staging import process_staged, stage_files
+from pipelines.version import pipeline_version
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
@@ -24,6 +25,7 @@ class RawReportsConfig(dg.Config):
 @dg.asset(
     partitions_def=period_partitions,
     backfill_policy=SINGLE_RUN,
+    code_version=pipeline_version(),
     group_name="ingest",
     kinds={"python", "polars"},
 )
@@ -64,6 +66,7 @@ def raw_reports(
     deps=[raw_reports],
     partitions_def=period_partitions,
     backfill_policy=SINGLE_RUN,
+    code_version=pipeline_version(),
     group_name="staging",
     kinds={"polars", "pandera"},
 )

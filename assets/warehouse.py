@@ -8,6 +8,7 @@ from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from pipelines import checks
 from pipelines.period_load import load_period
+from pipelines.version import pipeline_version
 
 WAREHOUSE_POOL = "duban_warehouse"
 STAR_TABLES = [
@@ -29,6 +30,7 @@ _specs = [
         group_name="warehouse",
         kinds={"duckdb"},
         partitions_def=period_partitions,
+        code_version=pipeline_version(),
     )
     for name in STAR_TABLES
 ]
@@ -117,6 +119,7 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
     deps=STAR_TABLES,
     partitions_def=period_partitions,
     backfill_policy=SINGLE_RUN,
+    code_version=pipeline_version(),
     group_name="marts",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,

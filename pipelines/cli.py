@@ -15,7 +15,9 @@ import duckdb
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, get_instance
 from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
-from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files
+from pipelines.migrate import SCHEMA_VERSION
+from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
+from pipelines.version import pipeline_version
 from pipelines.publish import work_dir
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
@@ -79,6 +81,10 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     for source_file in removed_files(states, warehouse_path):
         _say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
     failed_runs = []
+    outcomes: dict[str, str] = {}
+    stale = stale_reports(warehouse_path)
+    if stale:
+        _say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
     if by_period:
         job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
         first, last = order[positions[0]], order[positions[-1]]
@@ -98,9 +104,15 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
         if not result.success:
             failed_runs.append(result.run_id)
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
+        else:
+            outcomes = _report_outcomes(result)
     rows = report_rows(warehouse_path, list(by_period))
     table = [
-        [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]
+        [
+            r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"],
+            "re-derived" if outcomes.get(r["source_file"]) == "re-derived" and r["status"] == "loaded" else r["status"],
+            r["source_file"],
+        ]
         for r in rows
     ]
     if table:
@@ -116,6 +128,39 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
         _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")
         return 1
     return 0
+
+
+def _report_outcomes(result) -> dict[str, str]:
+    """source_file → what the load did with it ('loaded', 're-derived', 'unchanged' …), from the run's dim_report materialization."""
+    outcomes: dict[str, str] = {}
+    for materialization in result.asset_materializations_for_node("star_schema"):
+        if materialization.asset_key.path == ["dim_report"] and "reports" in materialization.metadata:
+            outcomes.update(materialization.metadata["reports"].value)
+    return outcomes
+
+
+def migrate_check(warehouse: str | None) -> int:
+    """Say what the next build would do to the warehouse's schema and derived rows; exit 0 if nothing, 1 if something."""
+    from assets.resources import configured_paths
+
+    path = Path(warehouse or configured_paths()[1]).resolve()
+    if not path.exists():
+        _say(f"duban migrate: no warehouse at {path}; `duban build` creates one with schema {SCHEMA_VERSION}")
+        return 0
+    try:
+        steps = migrations_due(path)
+    except DubanError as error:
+        print(f"duban migrate: {error}", file=sys.stderr)
+        return 2
+    stale = stale_reports(path)
+    for step in steps:
+        _say(f"duban migrate: would migrate {step}")
+    if stale:
+        _say(f"duban migrate: would re-derive {stale} report(s) derived by another version of duban's code (now {pipeline_version()})")
+    if not steps and not stale:
+        _say(f"duban migrate: {path} is current (schema {SCHEMA_VERSION}, pipeline {pipeline_version()})")
+        return 0
+    return 1
 
 
 def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser, allow_files: bool = False) -> int:
@@ -220,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     secret.add_argument("--token", help="the token on the command line, visible in ps; prefer --token-file or $DUBAN_TOKEN")
     serve_cmd.add_argument("--pg-port", type=int, metavar="P", help="also serve over PostgreSQL's protocol on port P")
     serve_cmd.add_argument("--pg-only", action="store_true", help="with --pg-port: serve only over PostgreSQL")
+    migrate_cmd = commands.add_parser("migrate", help="say what the next build would migrate or re-derive")
+    migrate_cmd.add_argument("--check", action="store_true", required=True, help="only report (the build itself migrates)")
+    migrate_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
@@ -229,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pg_only and args.pg_port is None:
             parser.error("--pg-only needs --pg-port P")
         return serve_command(args.warehouse, args.host, args.port, args.token, args.token_file, args.pg_port, args.pg_only)
+    if args.command == "migrate":
+        return migrate_check(args.warehouse)
     if args.command == "sql":
         return sql(args.query, args.file, args.warehouse, args.max_rows, parser, args.allow_files)
     return dev(args.args)

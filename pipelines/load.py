@@ -12,6 +12,7 @@ import polars as pl
 from pipelines.catalog import apply_comments, catalog_fingerprint, schema_fingerprint
 from pipelines.faults import pause_point
 from pipelines.migrate import mark_current, upgrade
+from pipelines.version import pipeline_version
 from pipelines.stage import StagedBatch
 from schemas import schema_file
 
@@ -97,9 +98,11 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
     )
     con.execute(
         """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, title, encoding, reader,
-               file_modified_at, records_read, accepted, quarantined, skipped_lines, status, loaded_at)
+               file_modified_at, records_read, accepted, quarantined, skipped_lines, status, loaded_at,
+               pipeline_version, derived_sha256)
            SELECT n.report_key, w.source_file, w.sha256, w.publisher, w.period_key, w.title, w.encoding, w.reader,
-               w.file_modified_at, w.records_read, w.accepted, w.quarantined, w.skipped_lines, 'loaded', now()::TIMESTAMP
+               w.file_modified_at, w.records_read, w.accepted, w.quarantined, w.skipped_lines, 'loaded', now()::TIMESTAMP,
+               w.pipeline_version, w.derived_sha256
            FROM wave w JOIN new_keys n USING (report_idx) ORDER BY n.report_key"""
     )
     con.execute(
@@ -266,9 +269,10 @@ def record_failed_report(
 ) -> None:
     """Note a report that could not be loaded (inside the caller's transaction)."""
     con.execute(
-        """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, file_modified_at, status, error, loaded_at)
-           VALUES (nextval('report_key_seq'), ?, ?, ?, ?, ?, 'failed', ?, now()::TIMESTAMP)""",
-        [source_file, sha256, publisher, period_key, modified_at, error],
+        """INSERT INTO dim_report (report_key, source_file, sha256, publisher, period_key, file_modified_at, status, error,
+               loaded_at, pipeline_version)
+           VALUES (nextval('report_key_seq'), ?, ?, ?, ?, ?, 'failed', ?, now()::TIMESTAMP, ?)""",
+        [source_file, sha256, publisher, period_key, modified_at, error, pipeline_version()],
     )
 
 

@@ -79,8 +79,9 @@ MIGRATIONS = {
     ),
     2: (
         "add fact_target_progress.status_text and progress_status, derived from on_schedule "
-        "(TRUE → 是/on_schedule, FALSE → 否/behind); on_schedule may now be NULL (status other)",
-        lambda con: _rebuild(con, ["fact_target_progress"]),
+        "(TRUE → 是/on_schedule, FALSE → 否/behind); on_schedule may now be NULL (status other); "
+        "add dim_report.pipeline_version and derived_sha256 (the next build re-derives every report)",
+        lambda con: _rebuild(con, ["fact_target_progress", "dim_report"]),
     ),
 }
 

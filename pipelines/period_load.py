@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import duckdb
+import polars as pl
 
 from pipelines.faults import pause_point
 from pipelines.load import delete_reports, drop_unused, load_batch, record_failed_report, transaction
 from pipelines.process import FailedReport, ProcessedReport
-from pipelines.stage import stage_batch, stage_period_row
+from pipelines.stage import StagedBatch, stage_batch, stage_period_row
+from pipelines.version import pipeline_version
 
 Item = ProcessedReport | FailedReport
 Fingerprint = frozenset[tuple[str, str, datetime | None]]
@@ -19,7 +22,7 @@ Fingerprint = frozenset[tuple[str, str, datetime | None]]
 
 @dataclass
 class PeriodLoad:
-    """What loading a period did, by source file: 'loaded', 'superseded', 'unchanged' or a failure reason."""
+    """What loading a period did, by source file: 'loaded', 'superseded', 're-derived', 'unchanged' or a failure reason."""
 
     outcomes: dict[str, str] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
@@ -42,25 +45,77 @@ def _wanted(items: list[Item]) -> dict[str | None, list[Item]]:
     return groups
 
 
-def _loaded(con: duckdb.DuckDBPyConnection, period_key: str) -> dict[str | None, Fingerprint]:
-    """The files the warehouse holds for the period, by publisher, whatever their status."""
-    groups: dict[str | None, set] = defaultdict(set)
-    for source_file, sha256, publisher, modified_at in con.execute(
-        "SELECT source_file, sha256, publisher, file_modified_at FROM dim_report WHERE period_key = ?", [period_key]
+def _loaded(con: duckdb.DuckDBPyConnection, period_key: str) -> dict[str | None, dict[str, tuple]]:
+    """publisher → source_file → (sha256, modified_at, status, error, pipeline_version, derived_sha256), any status."""
+    groups: dict[str | None, dict[str, tuple]] = defaultdict(dict)
+    for source_file, publisher, *rest in con.execute(
+        """SELECT source_file, publisher, sha256, file_modified_at, status, error, pipeline_version, derived_sha256
+           FROM dim_report WHERE period_key = ?""",
+        [period_key],
     ).fetchall():
-        groups[publisher].add((source_file, sha256, modified_at))
-    return {publisher: frozenset(files) for publisher, files in groups.items()}
+        groups[publisher][source_file] = tuple(rest)
+    return groups
+
+
+def _files(held: dict[str, tuple]) -> Fingerprint:
+    return frozenset((source_file, sha256, modified_at) for source_file, (sha256, modified_at, *_) in held.items())
+
+
+def derived_hashes(staged: StagedBatch) -> dict[int, str]:
+    """report_idx → a hash of every row staged from that report, whatever the rows' order."""
+    parts: dict[int, list[str]] = defaultdict(list)
+    for f in fields(staged):
+        frame = getattr(staged, f.name)
+        if f.name == "periods" or frame.is_empty():
+            continue
+        per_report = (
+            frame.select("report_idx", h=pl.struct(pl.exclude("report_idx")).hash(seed=0))
+            .group_by("report_idx")
+            .agg(pl.col("h").sort())
+            .select("report_idx", pl.col("h").hash(seed=0))
+        )
+        for idx, digest in per_report.iter_rows():
+            parts[idx].append(f"{f.name}:{digest}")
+    return {idx: hashlib.sha256("|".join(sorted(v)).encode()).hexdigest() for idx, v in parts.items()}
+
+
+def _staged(items: list[Item]) -> tuple[list[ProcessedReport], StagedBatch | None, dict[int, str]]:
+    """The processed reports among items, their staged rows (with derived hash and pipeline version) and refusals."""
+    batch = [item for item in items if isinstance(item, ProcessedReport)]
+    if not batch:
+        return batch, None, {}
+    staged, invalid = stage_batch(batch)
+    hashes = derived_hashes(staged)
+    staged.reports = staged.reports.with_columns(
+        derived_sha256=pl.col("report_idx").replace_strict(hashes, default=None, return_dtype=pl.String),
+        pipeline_version=pl.lit(pipeline_version()),
+    )
+    return batch, staged, invalid
+
+
+def _same_derivation(items: list[Item], held: dict[str, tuple]) -> bool:
+    """Whether this code derives exactly what the warehouse holds for these files (rows, refusals and reasons)."""
+    batch, staged, invalid = _staged(items)
+    hashes = dict(staged.reports.select("source_file", "derived_sha256").iter_rows()) if staged is not None else {}
+    for idx, item in enumerate(batch):
+        _, _, status, error, _, derived = held[item.report.source_file]
+        if idx in invalid:
+            if (status, error) != ("failed", invalid[idx]):
+                return False
+        elif status == "failed" or derived is None or derived != hashes.get(item.report.source_file):
+            return False
+    return all(held[item.source_file][2:4] == ("failed", item.error) for item in items if isinstance(item, FailedReport))
 
 
 def _fingerprint(items: list[Item]) -> Fingerprint:
+    """The files of a group as (source_file, sha256, modified_at)."""
     return frozenset((s, h, m) for s, h, _, m in map(_identity, items))
 
 
 def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, groups: dict, refused: dict[int, str]) -> None:
     """Replace the changed publishers' reports of the period in one transaction, leaving out refused ones."""
     items = [item for publisher in changed for item in groups.get(publisher, [])]
-    batch = [item for item in items if isinstance(item, ProcessedReport)]
-    staged, invalid = stage_batch(batch) if batch else (None, {})
+    batch, staged, invalid = _staged(items)
     with transaction(con):
         con.register("stg_period", stage_period_row(period_key))
         con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
@@ -76,6 +131,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
         if staged is not None:
             load_batch(con, staged.only([i for i in range(len(batch)) if i not in refused]))
         drop_unused(con, [p for p in changed if p is not None])
+        con.execute("INSERT OR REPLACE INTO duban_meta VALUES ('pipeline_version', ?)", [pipeline_version()])
         pause_point("load")  # inside the transaction: facts written, not committed
 
 
@@ -87,7 +143,7 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
     for idx, item in enumerate(batch):
         try:
             con.execute("BEGIN TRANSACTION")
-            staged, invalid = stage_batch([item])
+            _, staged, invalid = _staged([item])
             if not invalid:
                 delete_reports(con, period_key, item.report.publisher)
                 con.register("stg_period", stage_period_row(period_key))
@@ -111,31 +167,43 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     """
     groups = _wanted(sorted(items, key=lambda item: (_identity(item)[3] or datetime.min, _identity(item)[0])))
     loaded = _loaded(con, period_key)
-    changed = sorted(
-        (p for p in set(groups) | set(loaded) if _fingerprint(groups.get(p, [])) != loaded.get(p)),
-        key=lambda p: (p is None, p or ""),
-    )
+    version = pipeline_version()
+    changed, rederived, current = [], set(), []
+    for publisher in sorted(set(groups) | set(loaded), key=lambda p: (p is None, p or "")):
+        held = loaded.get(publisher, {})
+        if _fingerprint(groups.get(publisher, [])) != _files(held):
+            changed.append(publisher)
+        elif any(row[4] != version for row in held.values()):
+            if _same_derivation(groups[publisher], held):
+                current.append(publisher)  # this code derives the same rows: only the version is noted
+            else:
+                changed.append(publisher)
+                rederived.add(publisher)
     result = PeriodLoad()
     for publisher, group in groups.items():
         if publisher not in changed:
             for item in group:
                 result.outcomes[_identity(item)[0]] = "unchanged"
+    if current:
+        con.execute(
+            """UPDATE dim_report SET pipeline_version = ?
+               WHERE period_key = ? AND publisher IN (SELECT unnest(?::VARCHAR[]))""",
+            [version, period_key, current],
+        )
     if not changed:
         return result
     try:
         _write(con, period_key, changed, groups, {})
     except duckdb.Error:
         _write(con, period_key, changed, groups, _refusals(con, period_key, changed, groups))
-    result.removed = sorted(
-        s for p in changed if p not in groups for (s, _, _) in loaded.get(p, frozenset())
-    )
-    for source_file, status, error in con.execute(
-        """SELECT source_file, status, error FROM dim_report
+    result.removed = sorted(source_file for p in changed if p not in groups for source_file in loaded.get(p, {}))
+    for source_file, publisher, status, error in con.execute(
+        """SELECT source_file, publisher, status, error FROM dim_report
            WHERE period_key = ? AND publisher IN (SELECT unnest(?::VARCHAR[]))""",
         [period_key, [p for p in changed if p is not None]],
     ).fetchall():
         if status == "failed":
             result.failures[source_file] = error
         else:
-            result.outcomes[source_file] = status
+            result.outcomes[source_file] = "re-derived" if publisher in rederived else status
     return result

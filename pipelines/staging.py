@@ -7,7 +7,6 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 
 import polars as pl
@@ -15,17 +14,7 @@ import polars as pl
 from pipelines.periods import Period
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.reports import RawReport
-
-
-@cache
-def code_fingerprint() -> str:
-    """A hash of duban's transformation code and config: staged results from other code are not reused."""
-    digest = hashlib.sha256()
-    for package in ("pipelines", "schemas"):
-        root = Path(__file__).resolve().parent.parent / package
-        for path in sorted(root.glob("*.py")) + sorted(root.glob("*.toml")):
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
+from pipelines.version import pipeline_version
 
 
 def report_key(report: RawReport) -> str:
@@ -96,7 +85,7 @@ class StagingArea:
         )
 
     def _processed_marker(self, key: str) -> Path:
-        return self.root / "reports" / key / f"processed-{code_fingerprint()}.json"
+        return self.root / "reports" / key / f"processed-{pipeline_version()}.json"
 
     def has_processed(self, key: str) -> bool:
         return self._processed_marker(key).exists()

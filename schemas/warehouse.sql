@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS dim_report (
     status            VARCHAR NOT NULL CHECK (status IN ('loaded', 'superseded', 'failed')),
     error             VARCHAR,
     superseded_by     INTEGER,
-    loaded_at         TIMESTAMP NOT NULL
+    loaded_at         TIMESTAMP NOT NULL,
+    pipeline_version  VARCHAR,          -- the code that derived its rows (pipelines/version.py); NULL before schema 3
+    derived_sha256    VARCHAR           -- a hash of the rows derived from it, to tell a re-derivation that changed nothing
 );
 
 CREATE TABLE IF NOT EXISTS dim_leader (

@@ -1,0 +1,57 @@
+"""The pipeline version: a fingerprint of the code and contracts that shape the warehouse's rows."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Where rows are shaped: reading, reshaping, normalising, validating, staging and loading.
+DATA_ROOTS = ["pipelines.process", "pipelines.stage", "pipelines.period_load", "pipelines.reports", "pipelines.staging"]
+# Contract files that shape rows (catalog.toml only holds comments, which are re-applied on their own).
+DATA_FILES = ["warehouse.sql", "views.sql", "header_synonyms.toml", "status_words.toml"]
+
+
+def _module_path(name: str) -> Path | None:
+    parts = name.split(".")
+    if parts[0] not in ("pipelines", "schemas"):
+        return None
+    path = ROOT.joinpath(*parts).with_suffix(".py")
+    return path if path.exists() else None
+
+
+def _imports(path: Path) -> set[str]:
+    """Project modules a file imports (at any depth of the file: functions import lazily too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if _module_path(name)}
+
+
+def data_modules() -> list[Path]:
+    """Every project module the data roots import, directly or not."""
+    seen: dict[str, Path] = {}
+    todo = list(DATA_ROOTS)
+    while todo:
+        name = todo.pop()
+        path = _module_path(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        todo.extend(_imports(path))
+    return sorted(seen.values())
+
+
+@cache
+def pipeline_version() -> str:
+    """16 hex digits that change whenever code or contracts that shape rows change (not for the CLI, serving or comments)."""
+    digest = hashlib.sha256()
+    for path in data_modules() + [ROOT / "schemas" / name for name in DATA_FILES]:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
