@@ -13,7 +13,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.errors import DubanError
-from pipelines.instance import dagster_home, get_instance
+from pipelines.instance import dagster_home, setting_up_instance
+from pipelines.lock import build_lock
 from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
 from pipelines.publish import work_dir
 from pipelines.runs import reap_dead_runs, run_tags
@@ -46,11 +47,13 @@ def _periods_to_build(states: dict[str, FileState], warehouse: Path, everything:
 
 
 def build(raw: str | None, warehouse: str | None, verbose: bool = False, everything: bool = False) -> int:
-    """Materialize the asset graph for every period found under the raw directory; returns the exit status."""
-    from assets.definitions import BUILD_JOB, make_definitions
-    from assets.partitions import period_partitions
+    """Materialize the asset graph for every period found under the raw directory; returns the exit status.
+
+    One build at a time per warehouse: a second one waits for the first (a lock in the warehouse's .work
+    folder, taken before anything is read or Dagster's instance is opened). An unusable warehouse
+    folder or DAGSTER_HOME is raised as DubanError before anything is written.
+    """
     from assets.resources import configured_paths
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
@@ -58,6 +61,15 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     if not raw_dir.is_dir():
         _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
         return 2
+    with build_lock(work_dir(warehouse_path), _say):
+        return _build_locked(raw_dir, warehouse_path, verbose, everything)
+
+
+def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> int:
+    from assets.definitions import BUILD_JOB, make_definitions
+    from assets.partitions import period_partitions
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
     _say(f"duban: reading reports under {raw_dir}")
     states, refused = _scan(raw_dir, warehouse_path)
     for message in refused:
@@ -66,13 +78,13 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
     if unchanged:
         _say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
-    instance = get_instance()
-    for run_id in reap_dead_runs(instance):
-        _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
-    known = instance.get_dynamic_partitions(period_partitions.name)
-    new = [key for key in by_period if key not in known]
-    if new:
-        instance.add_dynamic_partitions(period_partitions.name, new)
+    with setting_up_instance() as instance:
+        for run_id in reap_dead_runs(instance):
+            _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
+        known = instance.get_dynamic_partitions(period_partitions.name)
+        new = [key for key in by_period if key not in known]
+        if new:
+            instance.add_dynamic_partitions(period_partitions.name, new)
     failed_runs = []
     if by_period:
         job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
@@ -184,13 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
-    if args.command == "build":
-        return build(args.raw, args.warehouse, args.verbose, args.all)
-    if args.command == "serve":
-        return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
-    if args.command == "sql":
-        return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
-    return dev(args.args)
+    try:
+        if args.command == "build":
+            return build(args.raw, args.warehouse, args.verbose, args.all)
+        if args.command == "serve":
+            return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
+        if args.command == "sql":
+            return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
+        return dev(args.args)
+    except DubanError as error:  # the warehouse, its folder or DAGSTER_HOME cannot be used: nothing was changed
+        print(f"duban {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
