@@ -16,9 +16,10 @@ from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, setting_up_instance
 from pipelines.lock import build_lock
 from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
-from pipelines.publish import work_dir
+from pipelines.publish import work_dir, working_path
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
+from pipelines.working import verify_working
 
 
 def _say(message: str) -> None:
@@ -50,8 +51,8 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     """Materialize the asset graph for every period found under the raw directory; returns the exit status.
 
     One build at a time per warehouse: a second one waits for the first (a lock in the warehouse's .work
-    folder, taken before anything is read or Dagster's instance is opened). An unusable warehouse
-    folder or DAGSTER_HOME is raised as DubanError before anything is written.
+    folder, taken before anything is read or Dagster's instance is opened). Problems with the warehouse
+    file, its folder or DAGSTER_HOME are raised as DubanError before anything is written.
     """
     from assets.resources import configured_paths
 
@@ -78,6 +79,11 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
     if unchanged:
         _say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
+    if by_period:
+        working = working_path(warehouse_path)
+        restored = verify_working(warehouse_path, working)
+        if restored:
+            _say(restored)
     with setting_up_instance() as instance:
         for run_id in reap_dead_runs(instance):
             _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
