@@ -19,7 +19,7 @@ from pipelines.manifest import FileState, decode_states, encode_states, files_by
 from pipelines.publish import work_dir, working_path
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
-from pipelines.working import verify_working
+from pipelines.working import check_published, check_working_free, open_error, verify_working
 
 
 def _say(message: str) -> None:
@@ -63,6 +63,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
         _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
         return 2
     with build_lock(work_dir(warehouse_path), _say):
+        check_published(warehouse_path)
         return _build_locked(raw_dir, warehouse_path, verbose, everything)
 
 
@@ -84,6 +85,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         restored = verify_working(warehouse_path, working)
         if restored:
             _say(restored)
+        check_working_free(working)
     with setting_up_instance() as instance:
         for run_id in reap_dead_runs(instance):
             _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
@@ -139,10 +141,18 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
 
     if bool(query) == bool(file):
         parser.error("duban sql takes a query or --file FILE, not both and not neither")
-    text = Path(file).read_text(encoding="utf-8") if file else query
+    try:
+        text = Path(file).read_text(encoding="utf-8") if file else query
+    except (OSError, UnicodeDecodeError) as error:
+        parser.error(f"cannot read the query file {file}: {getattr(error, 'strerror', None) or error}")
     path = Path(warehouse or configured_paths()[1]).resolve()
     try:
         _say(run_query(path, text, max_rows))
+    except duckdb.Error as error:
+        if isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
+            raise open_error(path, error) from None
+        print(f"duban sql: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     except DubanError as error:
         print(f"duban sql: {error}", file=sys.stderr)
         return 1
@@ -177,8 +187,25 @@ def dev(extra: list[str]) -> int:
     return 0  # not reached
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line: what is wrong and where to find the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _row_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {count}")
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="duban", description="Responsibility-target progress reports → DuckDB warehouse.")
+    parser = _Parser(prog="duban", description="Responsibility-target progress reports → DuckDB warehouse.")
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="build the warehouse from the reports in the raw directory")
     build_cmd.add_argument("--raw", metavar="DIR", help="raw reports folder (default: $DUBAN_RAW or raw/)")
@@ -193,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     sql_cmd.add_argument("query", nargs="?", help="the SQL to run (or use --file)")
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
     sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
-    sql_cmd.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
+    sql_cmd.add_argument("--max-rows", type=_row_count, default=200, help="rows to print at most (default 200)")
     serve_cmd = commands.add_parser("serve", help="serve the published warehouse read-only over DuckDB's Quack protocol")
     serve_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
@@ -208,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve_command(args.warehouse, args.host, args.port, args.token or os.environ.get("DUBAN_TOKEN"))
         if args.command == "sql":
-            return sql(args.query, args.file, args.warehouse, args.max_rows, parser)
+            return sql(args.query, args.file, args.warehouse, args.max_rows, sql_cmd)
         return dev(args.args)
     except DubanError as error:  # the warehouse, its folder or DAGSTER_HOME cannot be used: nothing was changed
         print(f"duban {args.command}: {error}", file=sys.stderr)

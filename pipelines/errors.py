@@ -37,6 +37,13 @@ class UndecodableError(ReportRefused):
 class WarehouseLocked(DubanError):
     """Another process holds the warehouse file open for writing."""
 
+    def __init__(self, path: Path | str, pid: str, program: str):
+        self.path, self.pid, self.program = str(path), pid, program
+        super().__init__(
+            f"{self.path} is open for writing in another program (PID {pid}, {program}); "
+            f"close it there (or stop PID {pid}) and try again"
+        )
+
 
 def _reason(error: BaseException) -> str:
     """An OS or database error's reason on one line, without the file name it repeats."""
@@ -44,6 +51,17 @@ def _reason(error: BaseException) -> str:
         return error.strerror
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+class WarehouseUnreadable(DubanError):
+    """The published warehouse file exists but is not a DuckDB database duban can read."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(
+            f"{self.path} is not a readable duban warehouse ({reason}); move it aside and run "
+            "`duban build --all` to rebuild it from the raw reports"
+        )
 
 
 class WarehouseFolderUnusable(DubanError):

@@ -1,4 +1,5 @@
-"""Checks before a build writes: the working database is exactly what was last published.
+"""Checks before a build writes: the published file is a readable warehouse nobody holds open for writing,
+and the working database is exactly what was last published.
 
 At each publish, `record_published` writes `.work/published.json` (atomically): the sha256 of the copy
 that was published (the working database and the published file are byte for byte the same then) and
@@ -12,10 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import BinaryIO
 
+import duckdb
+
+from pipelines.errors import WarehouseLocked, WarehouseUnreadable
+
 STATE = "published.json"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
 def state_path(working: Path) -> Path:
@@ -66,6 +73,43 @@ def _read_state(working: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return state if isinstance(state, dict) and isinstance(state.get("sha256"), str) else None
+
+
+def open_error(path: Path, error: duckdb.Error) -> WarehouseLocked | WarehouseUnreadable:
+    """The duban error for a DuckDB file that could not be opened: held by another program, or unreadable."""
+    message = str(error)
+    held = _LOCK_HOLDER.search(message)
+    if held:
+        return WarehouseLocked(path, held.group(2), held.group(1))
+    reason = message.strip().splitlines()[0] if message.strip() else type(error).__name__
+    reason = reason.removeprefix("IO Error: ").replace(f'"{path}"', "the file").replace(f"{path}", "the file")
+    return WarehouseUnreadable(path, reason)
+
+
+def check_published(published: Path) -> None:
+    """Raise WarehouseLocked or WarehouseUnreadable unless the published file is missing or a readable warehouse."""
+    if not published.exists():
+        return
+    try:
+        with duckdb.connect(str(published), read_only=True) as con:
+            con.execute("SELECT count(*) FROM dim_report").fetchone()
+    except duckdb.CatalogException:
+        raise WarehouseUnreadable(published, "a DuckDB file without duban's tables") from None
+    except duckdb.Error as error:
+        raise open_error(published, error) from None
+
+
+def check_working_free(working: Path) -> None:
+    """Raise WarehouseLocked if another program holds the working database open."""
+    if not working.exists():
+        return
+    try:
+        duckdb.connect(str(working)).close()
+    except duckdb.Error as error:
+        opened = open_error(working, error)
+        if isinstance(opened, WarehouseLocked):
+            raise opened from None
+        # anything else: the checks before this one found the file sound; let the build report it
 
 
 def _restore(published: Path, working: Path) -> None:
