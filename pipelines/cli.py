@@ -13,14 +13,16 @@ from pathlib import Path
 import duckdb
 
 from pipelines.errors import DubanError
-from pipelines.instance import dagster_home, get_instance
+from pipelines.instance import dagster_home, setting_up_instance
+from pipelines.lock import build_lock
 from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
 from pipelines.migrate import SCHEMA_VERSION
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
+from pipelines.publish import work_dir, working_path
 from pipelines.version import pipeline_version
-from pipelines.publish import work_dir
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
+from pipelines.working import check_published, check_working_free, open_error, verify_working
 
 
 def _say(message: str) -> None:
@@ -39,11 +41,13 @@ def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[st
 
 
 def build(raw: str | None, warehouse: str | None, verbose: bool = False, everything: bool = False) -> int:
-    """Materialize the asset graph for every period found under the raw directory; returns the exit status."""
-    from assets.definitions import BUILD_JOB, make_definitions
-    from assets.partitions import period_partitions
+    """Materialize the asset graph for every period found under the raw directory; returns the exit status.
+
+    One build at a time per warehouse: a second one waits for the first (a lock in the warehouse's .work
+    folder, taken before anything is read or Dagster's instance is opened). Problems with the warehouse
+    file, its folder or DAGSTER_HOME are raised as DubanError before anything is written.
+    """
     from assets.resources import configured_paths
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
@@ -51,6 +55,16 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     if not raw_dir.is_dir():
         _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
         return 2
+    with build_lock(work_dir(warehouse_path), _say):
+        check_published(warehouse_path)
+        return _build_locked(raw_dir, warehouse_path, verbose, everything)
+
+
+def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> int:
+    from assets.definitions import BUILD_JOB, make_definitions
+    from assets.partitions import period_partitions
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
     _say(f"duban: reading reports under {raw_dir}")
     states, refused = _scan(raw_dir, warehouse_path)
     for message in refused:
@@ -58,16 +72,22 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     by_period = periods_to_build(states, warehouse_path, everything)
     for step in migrations_due(warehouse_path):
         _say(f"duban: migrating the warehouse: {step}")
-    instance = get_instance()
-    for run_id in reap_dead_runs(instance):
-        _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
-    known = instance.get_dynamic_partitions(period_partitions.name)
-    new = [key for key in by_period if key not in known]
-    if new:
-        instance.add_dynamic_partitions(period_partitions.name, new)
+    if by_period:
+        working = working_path(warehouse_path)
+        restored = verify_working(warehouse_path, working)
+        if restored:
+            _say(restored)
+        check_working_free(working)
+    with setting_up_instance() as instance:
+        for run_id in reap_dead_runs(instance):
+            _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
+        known = instance.get_dynamic_partitions(period_partitions.name)
+        new = [key for key in by_period if key not in known]
+        if new:
+            instance.add_dynamic_partitions(period_partitions.name, new)
+        order = instance.get_dynamic_partitions(period_partitions.name)
     if by_period:
         # a run covers a range of partitions: every period in it is brought in line with its complete file list
-        order = instance.get_dynamic_partitions(period_partitions.name)
         positions = sorted(order.index(key) for key in by_period)
         current = files_by_period(states)
         for key in order[positions[0] : positions[-1] + 1]:
@@ -173,13 +193,15 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
     try:
         text = Path(file).read_text(encoding="utf-8") if file else query
     except (OSError, UnicodeDecodeError) as error:
-        print(
-            f"duban sql: cannot read {file}: {error.__class__.__name__}; pass a readable UTF-8 --file FILE", file=sys.stderr
-        )
-        return 1
+        parser.error(f"cannot read the query file {file}: {getattr(error, 'strerror', None) or error}")
     path = Path(warehouse or configured_paths()[1]).resolve()
     try:
         _say(run_query(path, text, max_rows, allow_files))
+    except duckdb.Error as error:
+        if isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
+            raise open_error(path, error) from None
+        print(f"duban sql: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     except DubanError as error:
         print(f"duban sql: {error}", file=sys.stderr)
         return 1
@@ -236,8 +258,25 @@ def dev(extra: list[str]) -> int:
     return 0  # not reached
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line: what is wrong and where to find the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _row_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {count}")
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="duban", description="Responsibility-target progress reports → DuckDB warehouse.")
+    parser = _Parser(prog="duban", description="Responsibility-target progress reports → DuckDB warehouse.")
     commands = parser.add_subparsers(dest="command", required=True)
     build_cmd = commands.add_parser("build", help="build the warehouse from the reports in the raw directory")
     build_cmd.add_argument("--raw", metavar="DIR", help="raw reports folder (default: $DUBAN_RAW or raw/)")
@@ -252,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     sql_cmd.add_argument("query", nargs="?", help="the SQL to run (or use --file)")
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
     sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
-    sql_cmd.add_argument("--max-rows", type=int, default=200, help="rows to print at most (default 200)")
+    sql_cmd.add_argument("--max-rows", type=_row_count, default=200, help="rows to print at most (default 200)")
     sql_cmd.add_argument(
         "--allow-files", action="store_true", help="let the query read files (read_csv, read_parquet …); it still cannot write"
     )
@@ -271,17 +310,23 @@ def main(argv: list[str] | None = None) -> int:
     dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
     args = parser.parse_args(argv)
-    if args.command == "build":
-        return build(args.raw, args.warehouse, args.verbose, args.all)
-    if args.command == "serve":
-        if args.pg_only and args.pg_port is None:
-            parser.error("--pg-only needs --pg-port P")
-        return serve_command(args.warehouse, args.host, args.port, args.token, args.token_file, args.pg_port, args.pg_only)
-    if args.command == "migrate":
-        return migrate_check(args.warehouse)
-    if args.command == "sql":
-        return sql(args.query, args.file, args.warehouse, args.max_rows, parser, args.allow_files)
-    return dev(args.args)
+    try:
+        if args.command == "build":
+            return build(args.raw, args.warehouse, args.verbose, args.all)
+        if args.command == "serve":
+            if args.pg_only and args.pg_port is None:
+                serve_cmd.error("--pg-only needs --pg-port P")
+            return serve_command(
+                args.warehouse, args.host, args.port, args.token, args.token_file, args.pg_port, args.pg_only
+            )
+        if args.command == "migrate":
+            return migrate_check(args.warehouse)
+        if args.command == "sql":
+            return sql(args.query, args.file, args.warehouse, args.max_rows, sql_cmd, args.allow_files)
+        return dev(args.args)
+    except DubanError as error:  # the warehouse, its folder or DAGSTER_HOME cannot be used: nothing was changed
+        print(f"duban {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

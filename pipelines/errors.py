@@ -36,3 +36,51 @@ class UndecodableError(ReportRefused):
 
 class WarehouseLocked(DubanError):
     """Another process holds the warehouse file open for writing."""
+
+    def __init__(self, path: Path | str, pid: str, program: str):
+        self.path, self.pid, self.program = str(path), pid, program
+        super().__init__(
+            f"{self.path} is open for writing in another program (PID {pid}, {program}); "
+            f"close it there (or stop PID {pid}) and try again"
+        )
+
+
+def _reason(error: BaseException) -> str:
+    """An OS or database error's reason on one line, without the file name it repeats."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+class WarehouseUnreadable(DubanError):
+    """The published warehouse file exists but is not a DuckDB database duban can read."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(
+            f"{self.path} is not a readable duban warehouse ({reason}); move it aside and run "
+            "`duban build --all` to rebuild it from the raw reports"
+        )
+
+
+class WarehouseFolderUnusable(DubanError):
+    """duban cannot create or write files in the warehouse's folder."""
+
+    def __init__(self, folder: Path | str, error: BaseException):
+        self.folder = str(folder)
+        super().__init__(
+            f"cannot write in the warehouse folder {self.folder} ({_reason(error)}); "
+            "make it writable or choose another place with --warehouse FILE"
+        )
+
+
+class DagsterHomeUnusable(DubanError):
+    """DAGSTER_HOME is not a folder where Dagster can keep its run history."""
+
+    def __init__(self, home: Path | str, error: BaseException):
+        self.home = str(home)
+        super().__init__(
+            f"DAGSTER_HOME {self.home} cannot hold Dagster's run history ({_reason(error)}); "
+            "point DAGSTER_HOME at a writable folder, or unset it to use .dagster/ here"
+        )

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.faults import pause_point
+from pipelines.working import copy_hashing, record_published
 
 
 def work_dir(published: Path) -> Path:
@@ -50,9 +51,12 @@ def publish(published: Path) -> Path:
     for leftover in published.parent.glob(f".{published.name}.publishing-*"):
         leftover.unlink(missing_ok=True)  # from a publish that was killed halfway
     staging = published.with_name(f".{published.name}.publishing-{os.getpid()}")
-    shutil.copyfile(working, staging)
-    _fsync(staging)
+    with staging.open("wb") as f:
+        sha256 = copy_hashing(working, f)
+        f.flush()
+        os.fsync(f.fileno())
     pause_point("publish")  # the new copy is complete but not yet renamed over the published file
     os.replace(staging, published)
     _fsync(published.parent)
+    record_published(published, working, sha256)  # what the next build checks the working database against
     return published

@@ -1,0 +1,77 @@
+"""The working database (warehouse/.work/duban.duckdb) is checked against the last publish before a build writes."""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from pipelines.publish import working_path
+from tests.conftest import SEED, run_build
+from tests.report_writers import sample_records, write_text
+
+RESTORED = "restored it from the published warehouse"
+
+
+def _first_build(tmp_path: Path) -> tuple[Path, Path, Path]:
+    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    first = run_build(raw, warehouse, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert RESTORED not in first.stdout
+    return raw, warehouse, home
+
+
+def _add_quarter(raw: Path) -> None:
+    write_text(raw / "test-2021-Q2.txt", "测试市人民政府2021年责任目标上半年工作推进情况一览表", sample_records(n=30, start=1, seed=2))
+
+
+def test_a_tampered_working_database_is_not_published(tmp_path: Path) -> None:
+    raw, warehouse, home = _first_build(tmp_path)
+    with duckdb.connect(str(working_path(warehouse))) as con:
+        con.execute("UPDATE fact_target_progress SET progress_text = 'tampered' WHERE source_line = 31")
+        con.execute("DELETE FROM quarantine")
+    _add_quarter(raw)
+
+    second = run_build(raw, warehouse, home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert RESTORED in second.stdout
+    assert "it was changed after the last publish" in second.stdout
+    assert second.query("SELECT count(*) FROM fact_target_progress WHERE progress_text = 'tampered'") == [(0,)]
+    assert second.query("SELECT count(*) FROM quarantine WHERE source_file = 'heze-2021-Q1.txt'") == [(4,)]
+    assert second.query("SELECT period_key, count(*) FROM fact_target_progress GROUP BY 1 ORDER BY 1") == [
+        ("2021Q1", 54), ("2021Q2", 30)
+    ]
+
+    third = run_build(raw, warehouse, home, "--all")  # the working database is what was published: no restore
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert RESTORED not in third.stdout
+
+
+def test_a_truncated_working_database_is_restored_by_itself(tmp_path: Path) -> None:
+    raw, warehouse, home = _first_build(tmp_path)
+    working = working_path(warehouse)
+    with working.open("r+b") as f:
+        f.truncate(working.stat().st_size // 3)
+    published_before = warehouse.read_bytes()
+    _add_quarter(raw)
+
+    second = run_build(raw, warehouse, home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert RESTORED in second.stdout
+    assert second.query("SELECT period_key, count(*) FROM fact_target_progress GROUP BY 1 ORDER BY 1") == [
+        ("2021Q1", 54), ("2021Q2", 30)
+    ]
+    assert warehouse.read_bytes() != published_before  # the new quarter was published
+
+
+def test_a_working_database_with_an_unpublished_write_ahead_log_is_restored(tmp_path: Path) -> None:
+    raw, warehouse, home = _first_build(tmp_path)
+    working = working_path(warehouse)
+    working.with_name(working.name + ".wal").write_bytes(b"not a real log")
+    _add_quarter(raw)
+
+    second = run_build(raw, warehouse, home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "it has writes that no build published" in second.stdout
+    assert second.query("SELECT count(*) FROM fact_target_progress") == [(84,)]
