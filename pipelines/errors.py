@@ -22,6 +22,10 @@ class NoPeriodError(ReportRefused):
     """Neither the title nor the file name says which year and quarter a report covers."""
 
 
+class PeriodOutOfRange(ReportRefused):
+    """The report's year lies outside the years the warehouse accepts."""
+
+
 class UnknownHeaderError(ReportRefused):
     """No row of the report looks like the table's header."""
 

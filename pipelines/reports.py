@@ -9,8 +9,14 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import NoPeriodError, ReportRefused
-from pipelines.periods import Period, period_from_filename, period_from_title, publisher_from_title
+from pipelines.errors import NoPeriodError, PeriodOutOfRange, ReportRefused
+from pipelines.periods import (
+    Period,
+    period_from_filename,
+    period_from_title,
+    publisher_from_title,
+    year_out_of_range,
+)
 from pipelines.sniff import choose_reader
 
 IGNORED_NAMES = {".gitkeep", "README.md", ".DS_Store"}
@@ -81,6 +87,8 @@ def read_report(path: Path, raw_dir: Path) -> RawReport:
             "2021年…第一季度) and the file name has none either (such as heze-2021-Q1.txt); "
             "put the period in the title or the file name",
         )
+    if out_of_range := year_out_of_range(period):
+        raise PeriodOutOfRange(path, out_of_range)
     relative = path.relative_to(raw_dir)
     folder_publisher = relative.parts[0] if len(relative.parts) > 1 else None
     publisher = (
