@@ -12,9 +12,14 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.atomic import replacing, write_text_atomic
+from pipelines.errors import UnreadableFile
 from pipelines.periods import Period
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.reports import RawReport
+
+
+GONE = "gone"  # stage_files: the file no longer exists
 
 
 @cache
@@ -35,15 +40,12 @@ def report_key(report: RawReport) -> str:
 
 
 def _write_json(path: Path, value: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1))
 
 
 def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        frame.write_parquet(tmp)
 
 
 class StagingArea:
@@ -154,7 +156,8 @@ def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str,
     """Read raw files and stage those of the wanted periods (runs in worker processes).
 
     Each task is (raw root, relative name, staging root, wanted period keys); each result is
-    (period key or "", staged key or None, lines read, error or None).
+    (period key or "", staged key or None, lines read, why the file could not be read or None;
+    GONE when it no longer exists).
     """
     from pipelines.errors import DubanError
     from pipelines.reports import read_report
@@ -164,7 +167,11 @@ def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str,
         try:
             report = read_report(Path(root) / name, Path(root))
         except DubanError as error:
-            out.append(("", None, 0, str(error)))
+            gone = isinstance(error, UnreadableFile) and not os.path.lexists(Path(root) / name)
+            out.append(("", None, 0, GONE if gone else error.reason))
+            continue
+        except OSError as error:  # the file went away while it was being read
+            out.append(("", None, 0, GONE if not os.path.lexists(Path(root) / name) else str(error)))
             continue
         if report.period.key in periods:
             out.append((report.period.key, StagingArea(Path(staging_root)).write_raw(report), report.grid.height, None))
