@@ -14,7 +14,7 @@ import duckdb
 
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, get_instance
-from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
+from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
 from pipelines.publish import work_dir
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
@@ -27,10 +27,13 @@ def _say(message: str) -> None:
 def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[str]]:
     """The state of every file under raw_dir (only changed files are read) and the refusals, as messages."""
     cache = work_dir(warehouse) / "raw-manifest"
-    previous = decode_states(cache.read_text()) if cache.exists() else {}
-    states, _ = scan_raw(raw_dir, previous)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(encode_states(states))
+    previous, warning = load_states(cache)
+    if warning:
+        _say(f"duban: {warning}")
+    states, changes = scan_raw(raw_dir, previous)
+    for name in changes.skipped:
+        _say(f"  skipped {raw_dir / name}: not a report (a lock, thumbnail, backup or system file)")
+    save_states(cache, states)
     refused = [f"{raw_dir / name}: {state.error}" for name, state in sorted(states.items()) if state.error]
     return states, refused
 
@@ -48,6 +51,7 @@ def _periods_to_build(states: dict[str, FileState], warehouse: Path, everything:
 def build(raw: str | None, warehouse: str | None, verbose: bool = False, everything: bool = False) -> int:
     """Materialize the asset graph for every period found under the raw directory; returns the exit status."""
     from assets.definitions import BUILD_JOB, make_definitions
+    from assets.ingest import changed_files
     from assets.partitions import period_partitions
     from assets.resources import configured_paths
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -73,7 +77,8 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     new = [key for key in by_period if key not in known]
     if new:
         instance.add_dynamic_partitions(period_partitions.name, new)
-    failed_runs = []
+    failed_runs: list[str] = []
+    changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
     if by_period:
         job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
         order = instance.get_dynamic_partitions(period_partitions.name)
@@ -92,6 +97,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},
             raise_on_error=False,
         )
+        changed = changed_files(result)
         if not result.success:
             failed_runs.append(result.run_id)
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
@@ -106,10 +112,12 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
     failed_reports = [r for r in rows if r["status"] == "failed"]
     for r in failed_reports:
         _say(f"  failed {r['source_file']}: {r['error']}")
+    for name, reason in changed.items():
+        _say(f"  failed {name}: {reason}")
     _say(f"\nduban: warehouse {warehouse_path}")
-    problems = len(refused) + len(failed_reports) + len(failed_runs)
+    problems = len(refused) + len(failed_reports) + len(changed) + len(failed_runs)
     if problems:
-        _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {len(failed_reports)} report(s) failed, {len(failed_runs)} run(s) failed")
+        _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {len(failed_reports) + len(changed)} report(s) failed, {len(failed_runs)} run(s) failed")
         return 1
     return 0
 

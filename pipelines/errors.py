@@ -22,6 +22,14 @@ class NoPeriodError(ReportRefused):
     """Neither the title nor the file name says which year and quarter a report covers."""
 
 
+class BadFileName(ReportRefused):
+    """The file's name cannot be stored (it is not valid UTF-8)."""
+
+
+class UnreadableFile(ReportRefused):
+    """The file cannot be opened or read (permissions, a broken link, not a regular file)."""
+
+
 class PeriodOutOfRange(ReportRefused):
     """The report's year lies outside the years the warehouse accepts."""
 

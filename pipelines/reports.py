@@ -17,9 +17,8 @@ from pipelines.periods import (
     publisher_from_title,
     year_out_of_range,
 )
+from pipelines.raw_files import list_raw_dir, read_raw_bytes
 from pipelines.sniff import choose_reader
-
-IGNORED_NAMES = {".gitkeep", "README.md", ".DS_Store"}
 
 
 @dataclass
@@ -39,15 +38,8 @@ class RawReport:
 
 
 def discover_report_files(raw_dir: Path) -> list[Path]:
-    """Every file under raw_dir (subfolders included) that is not hidden, in a stable order."""
-    if not raw_dir.is_dir():
-        raise FileNotFoundError(f"raw directory {raw_dir} does not exist; create it or pass --raw DIR")
-    files = [
-        p
-        for p in raw_dir.rglob("*")
-        if p.is_file() and p.name not in IGNORED_NAMES and not any(part.startswith(".") for part in p.relative_to(raw_dir).parts)
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.as_posix()))
+    """Every candidate report under raw_dir (subfolders included), hidden files and junk left out, oldest first."""
+    return list_raw_dir(raw_dir)[0]
 
 
 def title_candidates(grid: pl.DataFrame) -> list[str]:
@@ -73,7 +65,7 @@ def title_of(grid: pl.DataFrame) -> str | None:
 
 def read_report(path: Path, raw_dir: Path) -> RawReport:
     """Read one file into a RawReport, or refuse it with a reason a person can act on."""
-    data = path.read_bytes()
+    data = read_raw_bytes(path, raw_dir)
     if not data.strip():
         raise ReportRefused(path, "the file is empty")
     reader = choose_reader(path, data)
