@@ -30,6 +30,10 @@ class UnreadableFile(ReportRefused):
     """The file cannot be opened or read (permissions, a broken link, not a regular file)."""
 
 
+class TooLargeError(ReportRefused):
+    """The file would expand beyond the size or cell limits (pipelines/limits.py) if read."""
+
+
 class PeriodOutOfRange(ReportRefused):
     """The report's year lies outside the years the warehouse accepts."""
 
