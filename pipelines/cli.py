@@ -30,7 +30,7 @@ def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[st
     previous, warning = load_states(cache)
     if warning:
         _say(f"duban: {warning}")
-    states, changes = scan_raw(raw_dir, previous)
+    states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging")  # staged: the run reads them once
     for name in changes.skipped:
         _say(f"  skipped {raw_dir / name}: not a report (a lock, thumbnail, backup or system file)")
     save_states(cache, states)

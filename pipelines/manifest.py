@@ -50,22 +50,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def identify_files(tasks: list[tuple[str, str]]) -> list[tuple[str, FileState]]:
-    """(root, relative name) → the file's state, read from disk (runs in worker processes)."""
+def identify_files(tasks: list[tuple[str, str, str | None]]) -> list[tuple[str, FileState]]:
+    """(root, relative name, staging root or None) → the file's state, read from disk (runs in worker processes).
+
+    With a staging root, each readable report is staged there too, so that the build's run does
+    not parse it a second time.
+    """
+    from pipelines.staging import StagingArea
+
     out = []
-    for root, name in tasks:
+    for root, name, staging_root in tasks:
         path = Path(root) / name
         try:
             stat = path.stat()
             try:
-                period_key, error = read_report(path, Path(root)).period.key, None
+                report = read_report(path, Path(root))
             except DubanError as problem:
-                period_key, error = None, problem.reason
-            digest = _sha256(path)
+                out.append((name, FileState(stat.st_mtime_ns, stat.st_size, _sha256(path), None, problem.reason)))
+                continue
         except OSError as problem:  # gone or unreadable between listing and reading
             out.append((name, _refused(unreadable_reason(problem))))
             continue
-        out.append((name, FileState(stat.st_mtime_ns, stat.st_size, digest, period_key, error)))
+        if staging_root:
+            StagingArea(Path(staging_root)).write_raw(report)
+        out.append((name, FileState(stat.st_mtime_ns, stat.st_size, report.sha256, report.period.key, None)))
     return out
 
 
@@ -74,13 +82,16 @@ def _refused(reason: str) -> FileState:
     return FileState(0, -1, "", None, reason)
 
 
-def scan_raw(root: Path, previous: dict[str, FileState]) -> tuple[dict[str, FileState], Changes]:
+def scan_raw(
+    root: Path, previous: dict[str, FileState], staging_root: Path | None = None
+) -> tuple[dict[str, FileState], Changes]:
     """The state of every file under root and the changes against previous.
 
     A file whose size and modification time are unchanged is not read again; one whose bytes are
     unchanged (same hash) keeps its period without being parsed again. New and changed files are
     read in worker processes when there are many. A file whose name is not UTF-8 or that cannot
     be read gets a state with only the reason, under its printable name; junk files are skipped.
+    With staging_root, the reports read are staged there for the run that follows (parsed once).
     """
     states: dict[str, FileState] = {}
     changes = Changes()
@@ -112,7 +123,8 @@ def scan_raw(root: Path, previous: dict[str, FileState]) -> tuple[dict[str, File
                 changes.added.append(name)
             continue
         to_read.append(name)
-    for name, state in map_chunks(identify_files, [(str(root), name) for name in to_read]):
+    staging = str(staging_root) if staging_root else None
+    for name, state in map_chunks(identify_files, [(str(root), name, staging) for name in to_read]):
         states[name] = state
         (changes.changed if name in previous else changes.added).append(name)
     changes.removed = sorted(set(previous) - set(states))

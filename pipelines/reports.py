@@ -63,9 +63,9 @@ def title_of(grid: pl.DataFrame) -> str | None:
     return next((c for c in candidates if period_from_title(c)), candidates[0] if candidates else None)
 
 
-def read_report(path: Path, raw_dir: Path) -> RawReport:
-    """Read one file into a RawReport, or refuse it with a reason a person can act on."""
-    data = read_raw_bytes(path, raw_dir)
+def read_report(path: Path, raw_dir: Path, data: bytes | None = None) -> RawReport:
+    """Read one file (or its bytes, already read) into a RawReport, or refuse it with a reason a person can act on."""
+    data = read_raw_bytes(path, raw_dir) if data is None else data
     if not data.strip():
         raise ReportRefused(path, "the file is empty")
     reader = choose_reader(path, data)

@@ -35,8 +35,13 @@ def code_fingerprint() -> str:
 
 def report_key(report: RawReport) -> str:
     """A staged report's key: its content and its place under the raw directory."""
-    place = hashlib.sha256(report.source_file.encode("utf-8")).hexdigest()[:12]
-    return f"{report.sha256[:32]}-{place}"
+    return raw_key(report.sha256, report.source_file)
+
+
+def raw_key(sha256: str, source_file: str) -> str:
+    """The staging key of a file with this content at this place under the raw directory."""
+    place = hashlib.sha256(source_file.encode("utf-8")).hexdigest()[:12]
+    return f"{sha256[:32]}-{place}"
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -76,9 +81,21 @@ class StagingArea:
                 "title": report.title,
                 "publisher": report.publisher,
                 "period_key": report.period.key,
+                "code": code_fingerprint(),
             },
         )
         return key
+
+    def staged_raw(self, key: str) -> tuple[str, int] | None:
+        """(period key, lines) of a report this code already read and staged under key, or None."""
+        folder = self.root / "reports" / key
+        try:
+            meta = json.loads((folder / "raw.json").read_text(encoding="utf-8"))
+            if meta.get("code") != code_fingerprint():
+                return None
+            return meta["period_key"], pl.scan_parquet(folder / "grid.parquet").select(pl.len()).collect().item()
+        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):  # absent or damaged: read the file again
+            return None
 
     def read_raw(self, key: str, with_grid: bool = True) -> RawReport:
         """A staged report; without its grid when only its identity is needed."""
@@ -160,21 +177,30 @@ def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str,
     GONE when it no longer exists).
     """
     from pipelines.errors import DubanError
+    from pipelines.raw_files import read_raw_bytes
     from pipelines.reports import read_report
 
     out = []
     for root, name, staging_root, periods in tasks:
+        staging, path = StagingArea(Path(staging_root)), Path(root) / name
         try:
-            report = read_report(Path(root) / name, Path(root))
+            data = read_raw_bytes(path, Path(root))
+            key = raw_key(hashlib.sha256(data).hexdigest(), name)
+            # the scan of `duban build` staged what it read: a file with the same bytes is not parsed again
+            if staged := staging.staged_raw(key):
+                period, lines = staged
+                out.append((period, key, lines, None) if period in periods else (period, None, 0, None))
+                continue
+            report = read_report(path, Path(root), data)
         except DubanError as error:
-            gone = isinstance(error, UnreadableFile) and not os.path.lexists(Path(root) / name)
+            gone = isinstance(error, UnreadableFile) and not os.path.lexists(path)
             out.append(("", None, 0, GONE if gone else error.reason))
             continue
         except OSError as error:  # the file went away while it was being read
-            out.append(("", None, 0, GONE if not os.path.lexists(Path(root) / name) else str(error)))
+            out.append(("", None, 0, GONE if not os.path.lexists(path) else str(error)))
             continue
         if report.period.key in periods:
-            out.append((report.period.key, StagingArea(Path(staging_root)).write_raw(report), report.grid.height, None))
+            out.append((report.period.key, staging.write_raw(report), report.grid.height, None))
         else:
             out.append((report.period.key, None, 0, None))
     return out

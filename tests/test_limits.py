@@ -79,3 +79,19 @@ def test_the_cell_limit_applies_to_xls_and_xlsx(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("DUBAN_MAX_CELLS", "20")
     assert refusal(xls).startswith("the workbook has ")
     assert refusal(xlsx).startswith("the workbook has ")
+
+
+def test_a_file_the_scan_read_is_not_parsed_again_by_the_run(raw_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """duban build's scan stages each report it parses; the run's read takes the staged grid."""
+    from pipelines import reports
+    from pipelines.manifest import scan_raw
+    from pipelines.staging import stage_files
+
+    staging = raw_dir.parent / "staging"
+    states, _ = scan_raw(raw_dir, {}, staging)
+    (name,) = states
+    height = reports.read_report(raw_dir / name, raw_dir).grid.height
+    monkeypatch.setattr(reports, "choose_reader", lambda *_: pytest.fail("the file was parsed a second time"))
+    [(period, key, lines, error)] = stage_files([(str(raw_dir), name, str(staging), ["2021Q1"])])
+    assert (period, error, lines) == ("2021Q1", None, height)
+    assert key is not None and key.startswith(states[name].sha256[:32])
