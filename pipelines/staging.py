@@ -118,7 +118,12 @@ class StagingArea:
         return self.root / "reports" / key / f"processed-{code_fingerprint()}.json"
 
     def has_processed(self, key: str) -> bool:
-        return self._processed_marker(key).exists()
+        """Whether this code staged the report's results; a damaged marker counts as absent (processed again)."""
+        try:
+            json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return True
 
     def write_processed(self, key: str, result: ProcessedReport | FailedReport) -> None:
         """Stage a report's accepted and quarantined rows, or its failure."""

@@ -203,3 +203,25 @@ def test_files_deleted_or_moved_between_scan_and_read_are_named(raw_dir: Path) -
     run = BuildRun(raw_dir, warehouse, home, proc.returncode, stdout, stderr)
     assert seed_loaded(run)
     assert run.query("SELECT count(*) FROM dim_report") == [(1,)]
+
+
+def test_the_sensor_cursor_encodes_a_name_that_is_not_utf8(raw_dir: Path) -> None:
+    """The state with such a file encodes (the sensor stores it as its cursor on every tick) and reads back."""
+    from pipelines.manifest import decode_states, encode_states
+
+    with open(os.fsencode(raw_dir) + b"/bad-\xff-2021-Q1.txt", "wb") as handle:
+        handle.write(other_report("丁一市人民政府"))
+    states, changes = scan_raw(raw_dir, {})
+    assert states["bad-\\xff-2021-Q1.txt"].error == "the file name is not valid UTF-8; rename it"
+    assert "bad-\\xff-2021-Q1.txt" in changes.added
+    assert decode_states(encode_states(states)) == states
+
+
+def test_a_damaged_processed_marker_counts_as_absent(tmp_path: Path) -> None:
+    from pipelines.staging import StagingArea
+
+    staging = StagingArea(tmp_path)
+    marker = staging._processed_marker("k")
+    marker.parent.mkdir(parents=True)
+    marker.write_bytes(b'{"failed": fal')
+    assert not staging.has_processed("k")
