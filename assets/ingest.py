@@ -21,6 +21,8 @@ class RawReportsConfig(dg.Config):
     """Which files to read; empty means every file under the raw directory."""
 
     files: list[str] = []
+    # the period the caller's scan found in each file: a file that reports another one now is named
+    periods_of: dict[str, str] = {}
 
 
 @dg.asset(
@@ -45,7 +47,8 @@ def raw_reports(
     tasks = [(str(root), name, str(staging.root), periods) for name in names]
     changed: dict[str, str] = {}  # files chosen by the caller's scan that are gone or changed now
     for name, (period, key, read, error) in zip(names, map_chunks(stage_files, tasks)):
-        if config.files and (problem := changed_since_scan(period, error, periods)):
+        expected = [config.periods_of[name]] if name in config.periods_of else periods
+        if config.files and (problem := changed_since_scan(period, error, expected)):
             changed[printable(name)] = problem
         elif error:
             unreadable.append(f"{printable(name)}: {error}")
@@ -71,7 +74,7 @@ def raw_reports(
 
 
 def changed_since_scan(period: str, error: str | None, periods: list[str]) -> str | None:
-    """Why a file the scan chose for this run cannot be staged now (gone, unreadable, another period), or None."""
+    """Why a file the scan chose for this run cannot be staged now (gone, unreadable, not one of periods), or None."""
     again = "run duban build again"
     if error == GONE:
         return f"the file disappeared between scan and read; {again}"

@@ -91,7 +91,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
         result = job.execute_in_process(
             instance=instance,
             run_config={
-                "ops": {"raw_reports": {"config": {"files": files}}},
+                "ops": {"raw_reports": {"config": {"files": files, "periods_of": {f: states[f].period_key for f in files}}}},
                 "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
             },
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},

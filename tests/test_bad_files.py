@@ -168,10 +168,12 @@ def test_state_files_use_a_temporary_name_per_process(tmp_path: Path, monkeypatc
 
 
 def test_files_deleted_or_moved_between_scan_and_read_are_named(raw_dir: Path) -> None:
-    """The build is held after its scan; one file is deleted and one rewritten for another quarter."""
+    """The build is held after its scan; one file is deleted and one rewritten for another quarter of the run."""
     deleted, moved = raw_dir / "deleted-2021-Q1.txt", raw_dir / "moved-2021-Q1.txt"
     deleted.write_bytes(other_report("丁三市人民政府"))
     moved.write_bytes(other_report("丁四市人民政府"))
+    half_year = other_report("丁五市人民政府").replace("第一季度".encode(), "上半年".encode())
+    (raw_dir / "other-2021-Q2.txt").write_bytes(half_year)  # the run builds 2021Q1 and 2021Q2
     pause_dir = raw_dir.parent / "pause"
     pause_dir.mkdir()
     home = raw_dir.parent / "dagster_home"
@@ -202,7 +204,9 @@ def test_files_deleted_or_moved_between_scan_and_read_are_named(raw_dir: Path) -
     ) in lines
     run = BuildRun(raw_dir, warehouse, home, proc.returncode, stdout, stderr)
     assert seed_loaded(run)
-    assert run.query("SELECT count(*) FROM dim_report") == [(1,)]
+    assert run.query("SELECT source_file, period_key FROM dim_report ORDER BY 1") == [
+        (SEED.name, "2021Q1"), ("other-2021-Q2.txt", "2021Q2")
+    ]
 
 
 def test_the_sensor_cursor_encodes_a_name_that_is_not_utf8(raw_dir: Path) -> None:
