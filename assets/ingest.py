@@ -7,19 +7,24 @@ import dagster as dg
 
 from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
-from pipelines.faults import pause_point
+from pipelines.faults import hold_point, pause_point
 from pipelines.parallel import map_chunks
+from pipelines.raw_files import printable
 from pipelines.reports import discover_report_files
-from pipelines.staging import process_staged, stage_files
+from pipelines.staging import GONE, process_staged, stage_files
 from pipelines.version import pipeline_version
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# raw_reports metadata: {file: reason} for files the caller chose that changed or vanished before the read
+CHANGED_FILES = "changed_files"
 
 
 class RawReportsConfig(dg.Config):
     """Which files to read: the complete list of the run's periods' files; None means every file under the raw directory."""
 
     files: Optional[list[str]] = None
+    # the period the caller's scan found in each file: a file that reports another one now is named
+    periods_of: dict[str, str] = {}
 
 
 @dg.asset(
@@ -36,14 +41,20 @@ def raw_reports(
     root = raw_directory.root
     periods = sorted(context.partition_keys)
     paths = [root / f for f in config.files] if config.files is not None else discover_report_files(root)
+    hold_point("scanned")  # tests change files here, between the scan that chose them and this read
     staging = warehouse.staging
     staged: dict[str, list[str]] = defaultdict(list)
     lines = 0
     unreadable: list[str] = []
-    tasks = [(str(root), p.relative_to(root).as_posix(), str(staging.root), periods) for p in paths]
-    for period, key, read, error in map_chunks(stage_files, tasks):
-        if error:
-            unreadable.append(error)
+    names = [p.relative_to(root).as_posix() for p in paths]
+    tasks = [(str(root), name, str(staging.root), periods) for name in names]
+    changed: dict[str, str] = {}  # files chosen by the caller's scan that are gone or changed now
+    for name, (period, key, read, error) in zip(names, map_chunks(stage_files, tasks)):
+        expected = [config.periods_of[name]] if name in config.periods_of else periods
+        if config.files and (problem := changed_since_scan(period, error, expected)):
+            changed[printable(name)] = problem
+        elif error:
+            unreadable.append(f"{printable(name)}: {error}")
         elif key:
             staged[period].append(key)
             lines += read
@@ -52,14 +63,29 @@ def raw_reports(
         staging.write_period(period, staged.get(period, []))
     for message in unreadable:
         context.log.warning(f"skipped unreadable file: {message}")
+    for name, problem in changed.items():
+        context.log.error(f"{name}: {problem}")
     return dg.MaterializeResult(
         metadata={
             "files": sum(len(keys) for keys in staged.values()),
             "lines": lines,
             "files_per_period": dg.MetadataValue.json({p: len(staged.get(p, [])) for p in sorted(periods)}),
             "unreadable_files": len(unreadable),
+            CHANGED_FILES: dg.MetadataValue.json(changed),
         }
     )
+
+
+def changed_since_scan(period: str, error: str | None, periods: list[str]) -> str | None:
+    """Why a file the scan chose for this run cannot be staged now (gone, unreadable, not one of periods), or None."""
+    again = "run duban build again"
+    if error == GONE:
+        return f"the file disappeared between scan and read; {again}"
+    if error:
+        return f"the file changed between scan and read and cannot be read now ({error}); {again}"
+    if period not in periods:
+        return f"the file changed period between scan and read (it now reports {period}); {again}"
+    return None
 
 
 @dg.asset(
@@ -90,3 +116,12 @@ def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
             totals["accepted"] += summary["accepted"]
             totals["quarantined"] += summary["quarantined"]
     return dg.MaterializeResult(metadata=totals)
+
+
+def changed_files(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """{file: reason} of the files a finished run found gone or changed since the caller's scan."""
+    changed: dict[str, str] = {}
+    for materialization in result.asset_materializations_for_node("raw_reports"):
+        value = materialization.metadata.get(CHANGED_FILES)
+        changed.update(value.value if value is not None else {})
+    return dict(sorted(changed.items()))

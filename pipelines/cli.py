@@ -15,7 +15,7 @@ import duckdb
 from pipelines.errors import DubanError
 from pipelines.instance import dagster_home, setting_up_instance
 from pipelines.lock import build_lock
-from pipelines.manifest import FileState, decode_states, encode_states, files_by_period, scan_raw
+from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
 from pipelines.migrate import SCHEMA_VERSION
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
 from pipelines.publish import work_dir, working_path
@@ -32,10 +32,13 @@ def _say(message: str) -> None:
 def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[str]]:
     """The state of every file under raw_dir (only changed files are read) and the refusals, as messages."""
     cache = work_dir(warehouse) / "raw-manifest"
-    previous = decode_states(cache.read_text()) if cache.exists() else {}
-    states, _ = scan_raw(raw_dir, previous)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(encode_states(states))
+    previous, warning = load_states(cache)
+    if warning:
+        _say(f"duban: {warning}")
+    states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging")  # staged: the run reads them once
+    for name in changes.skipped:
+        _say(f"  skipped {raw_dir / name}: not a report (a lock, thumbnail, backup or system file)")
+    save_states(cache, states)
     refused = [f"{raw_dir / name}: {state.error}" for name, state in sorted(states.items()) if state.error]
     return states, refused
 
@@ -62,6 +65,7 @@ def build(raw: str | None, warehouse: str | None, verbose: bool = False, everyth
 
 def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> int:
     from assets.definitions import BUILD_JOB, make_definitions
+    from assets.ingest import changed_files
     from assets.partitions import period_partitions
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -100,7 +104,8 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         _say(f"  failed {source_file} (unchanged since an earlier build): {error}")
     for source_file in removed_files(states, warehouse_path):
         _say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
-    failed_runs = []
+    failed_runs: list[str] = []
+    changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
     outcomes: dict[str, str] = {}
     stale = stale_reports(warehouse_path)
     if stale:
@@ -115,12 +120,13 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         result = job.execute_in_process(
             instance=instance,
             run_config={
-                "ops": {"raw_reports": {"config": {"files": files}}},
+                "ops": {"raw_reports": {"config": {"files": files, "periods_of": {f: states[f].period_key for f in files}}}},
                 "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
             },
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},
             raise_on_error=False,
         )
+        changed = changed_files(result)
         if not result.success:
             failed_runs.append(result.run_id)
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
@@ -141,8 +147,10 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
         _say(f"  failed {r['source_file']}: {r['error']}")
+    for name, reason in changed.items():
+        _say(f"  failed {name}: {reason}")
     _say(f"\nduban: warehouse {warehouse_path}")
-    failed_reports_now = len(failed) + len(still_failed)
+    failed_reports_now = len(failed) + len(still_failed) + len(changed)
     problems = len(refused) + failed_reports_now + len(failed_runs)
     if problems:
         _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")

@@ -22,6 +22,22 @@ class NoPeriodError(ReportRefused):
     """Neither the title nor the file name says which year and quarter a report covers."""
 
 
+class BadFileName(ReportRefused):
+    """The file's name cannot be stored (it is not valid UTF-8)."""
+
+
+class UnreadableFile(ReportRefused):
+    """The file cannot be opened or read (permissions, a broken link, not a regular file)."""
+
+
+class TooLargeError(ReportRefused):
+    """The file would expand beyond the size or cell limits (pipelines/limits.py) if read."""
+
+
+class PeriodOutOfRange(ReportRefused):
+    """The report's year lies outside the years the warehouse accepts."""
+
+
 class UnknownHeaderError(ReportRefused):
     """No row of the report looks like the table's header."""
 

@@ -26,12 +26,12 @@ class LocalBuild:
 
 def build_locally(raw_dir: Path, published: Path, everything: bool = False) -> LocalBuild:
     """Bring the warehouse in line with raw_dir as `duban build` does (scan, plan, stage, process, load, publish)."""
-    states, _ = scan_raw(raw_dir, {})
+    staging = StagingArea(work_dir(published) / "staging")
+    states, _ = scan_raw(raw_dir, {}, staging.root)
     result = LocalBuild(refused={name: s.error for name, s in states.items() if s.error})
     plan = periods_to_build(states, published, everything)
     if not plan:
         return result
-    staging = StagingArea(work_dir(published) / "staging")
     for period, names in plan.items():
         staged = stage_files([(str(raw_dir), name, str(staging.root), [period]) for name in names])
         staging.write_period(period, [key for _, key, _, error in staged if key and not error])

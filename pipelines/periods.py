@@ -9,6 +9,9 @@ from datetime import date
 
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4}
 
+# The years a report may cover; the warehouse schema (schemas/tables.py) checks the same range.
+FIRST_YEAR, LAST_YEAR = 1990, 2100
+
 # Cumulative or quarterly wording → the last month the report covers.
 _PERIOD_WORDS: list[tuple[re.Pattern[str], int]] = [
     (re.compile(r"前三季度"), 9),
@@ -97,6 +100,16 @@ def period_from_filename(stem: str) -> Period | None:
         return Period(int(year.group(1)), int(month.group(1)))
     month_word = end_month_from_text(stem)
     return Period(int(year.group(1)), month_word) if month_word else None
+
+
+def year_out_of_range(period: Period) -> str | None:
+    """Why a period's year cannot be loaded (outside FIRST_YEAR…LAST_YEAR), or None."""
+    if FIRST_YEAR <= period.year <= LAST_YEAR:
+        return None
+    return (
+        f"the report's period {period.key} is outside the years duban accepts ({FIRST_YEAR}–{LAST_YEAR}); "
+        "check the year in the title or the file name"
+    )
 
 
 def publisher_from_title(title: str) -> str | None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import ReportRefused
+from pipelines.errors import ReportRefused, TooLargeError
+from pipelines.limits import check_cell_count
 from pipelines.grid import cell_text, grid_from_rows
 
 
@@ -60,9 +61,12 @@ def read_xls_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
         return cell_text(cell.value)
 
     try:
-        book = xlrd.open_workbook(file_contents=data, formatting_info=True, logfile=io.StringIO())
+        book = xlrd.open_workbook(file_contents=data, formatting_info=True, logfile=io.StringIO(), on_demand=True)
         sheet = book.sheet_by_index(0)
+        check_cell_count(path, sheet.nrows * sheet.ncols)
         values = [[value(c) for c in sheet.row(r)] for r in range(sheet.nrows)]
+    except TooLargeError:
+        raise
     except Exception as error:  # a damaged file raises many unrelated types (struct, OLE, index, key errors)
         raise ReportRefused(
             path, f"the .xls workbook is damaged or truncated ({error}); open and re-save it, or get a fresh copy"

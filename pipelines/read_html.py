@@ -32,7 +32,7 @@ def _fill_spanned(cells: list[str], pending: dict[int, tuple[int, str]]) -> None
 
 
 def read_html_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
-    """Read a saved page: its title, then every table row; line_no is the source line of the row."""
+    """Read a saved page: its title, then every row of the innermost tables; line_no is the source line of the row."""
     import lxml.html
 
     text, encoding = decode_report_bytes(data, path)
@@ -40,7 +40,8 @@ def read_html_grid(path: Path, data: bytes) -> tuple[pl.DataFrame, str]:
         page = lxml.html.document_fromstring(text.encode("utf-8"), parser=lxml.html.HTMLParser(encoding="utf-8"))
     except Exception as error:  # lxml raises several unrelated types for unparsable input
         raise ReportRefused(path, f"the web page cannot be parsed ({error})") from None
-    tables = page.findall(".//table")
+    # only data tables, each once: a page-layout table that holds another table is not read itself
+    tables = [table for table in page.iter("table") if table.find(".//table") is None]
     if not tables:
         raise ReportRefused(path, "the web page holds no <table>; save the page that shows the report's table")
     rows: list[tuple[int, list[str]]] = []

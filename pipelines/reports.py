@@ -9,11 +9,16 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.errors import NoPeriodError, ReportRefused
-from pipelines.periods import Period, period_from_filename, period_from_title, publisher_from_title
+from pipelines.errors import NoPeriodError, PeriodOutOfRange, ReportRefused
+from pipelines.periods import (
+    Period,
+    period_from_filename,
+    period_from_title,
+    publisher_from_title,
+    year_out_of_range,
+)
+from pipelines.raw_files import list_raw_dir, read_raw_bytes
 from pipelines.sniff import choose_reader
-
-IGNORED_NAMES = {".gitkeep", "README.md", ".DS_Store"}
 
 
 @dataclass
@@ -38,15 +43,8 @@ def modified_at(mtime_ns: int) -> datetime:
 
 
 def discover_report_files(raw_dir: Path) -> list[Path]:
-    """Every file under raw_dir (subfolders included) that is not hidden, in a stable order."""
-    if not raw_dir.is_dir():
-        raise FileNotFoundError(f"raw directory {raw_dir} does not exist; create it or pass --raw DIR")
-    files = [
-        p
-        for p in raw_dir.rglob("*")
-        if p.is_file() and p.name not in IGNORED_NAMES and not any(part.startswith(".") for part in p.relative_to(raw_dir).parts)
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.as_posix()))
+    """Every candidate report under raw_dir (subfolders included), hidden files and junk left out, oldest first."""
+    return list_raw_dir(raw_dir)[0]
 
 
 def title_candidates(grid: pl.DataFrame) -> list[str]:
@@ -70,9 +68,9 @@ def title_of(grid: pl.DataFrame) -> str | None:
     return next((c for c in candidates if period_from_title(c)), candidates[0] if candidates else None)
 
 
-def read_report(path: Path, raw_dir: Path) -> RawReport:
-    """Read one file into a RawReport, or refuse it with a reason a person can act on."""
-    data = path.read_bytes()
+def read_report(path: Path, raw_dir: Path, data: bytes | None = None) -> RawReport:
+    """Read one file (or its bytes, already read) into a RawReport, or refuse it with a reason a person can act on."""
+    data = read_raw_bytes(path, raw_dir) if data is None else data
     if not data.strip():
         raise ReportRefused(path, "the file is empty")
     reader = choose_reader(path, data)
@@ -86,6 +84,8 @@ def read_report(path: Path, raw_dir: Path) -> RawReport:
             "2021年…第一季度) and the file name has none either (such as heze-2021-Q1.txt); "
             "put the period in the title or the file name",
         )
+    if out_of_range := year_out_of_range(period):
+        raise PeriodOutOfRange(path, out_of_range)
     relative = path.relative_to(raw_dir)
     folder_publisher = relative.parts[0] if len(relative.parts) > 1 else None
     publisher = (

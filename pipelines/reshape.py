@@ -11,8 +11,8 @@ from pipelines.errors import NoRecordsError
 from pipelines.headers import RECORD_COLUMNS
 from pipelines.layout import Layout, find_layout, long_cells
 
-# A record starts with its target number followed by the leader's name.
-TARGET_NO_PATTERN = r"^\d{1,4}(?:[-‐－]\d{1,3})?$"
+# A record starts with its target number (of any length) followed by the leader's name.
+TARGET_NO_PATTERN = r"^\d+(?:[-‐－]\d{1,3})?$"
 LEADER_PATTERN = r"^[\p{Han}][\p{Han}·・]{1,5}$"
 FOOTNOTE_PATTERN = r"^(?:注|备注|说明|附)\s*[:：]?"
 

@@ -10,6 +10,7 @@ from typing import Callable
 import polars as pl
 
 from pipelines.errors import ReportRefused
+from pipelines.limits import check_cell_count, check_zip_expansion, count_xlsx_cells
 from pipelines.read_csv import read_csv_grid
 from pipelines.read_docx import read_docx_grid
 from pipelines.read_excel import read_xls_grid, read_xlsx_grid
@@ -26,12 +27,19 @@ SUPPORTED = ".txt .tsv .csv .xlsx .xls .docx .htm .html"
 
 def _zip_reader(path: Path, data: bytes) -> Reader:
     try:
-        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = set(archive.namelist())
     except zipfile.BadZipFile:
         raise ReportRefused(
             path, "the file is a damaged or truncated zip container (.xlsx/.docx); re-save it or get a fresh copy"
         ) from None
+    check_zip_expansion(path, archive)  # before any member is unzipped
     if "xl/workbook.xml" in names:
+        try:
+            cells = count_xlsx_cells(archive)
+        except Exception:  # a damaged member: the reader refuses it with its own reason
+            cells = 0
+        check_cell_count(path, cells)
         return read_xlsx_grid
     if "word/document.xml" in names:
         return read_docx_grid

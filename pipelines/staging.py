@@ -11,28 +11,34 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines.atomic import replacing, write_text_atomic
+from pipelines.errors import UnreadableFile
 from pipelines.periods import Period
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.reports import RawReport
 from pipelines.version import pipeline_version
 
+GONE = "gone"  # stage_files: the file no longer exists
+
 
 def report_key(report: RawReport) -> str:
     """A staged report's key: its content and its place under the raw directory."""
-    place = hashlib.sha256(report.source_file.encode("utf-8")).hexdigest()[:12]
-    return f"{report.sha256[:32]}-{place}"
+    return raw_key(report.sha256, report.source_file)
+
+
+def raw_key(sha256: str, source_file: str) -> str:
+    """The staging key of a file with this content at this place under the raw directory."""
+    place = hashlib.sha256(source_file.encode("utf-8")).hexdigest()[:12]
+    return f"{sha256[:32]}-{place}"
 
 
 def _write_json(path: Path, value: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1))
 
 
 def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        frame.write_parquet(tmp)
 
 
 class StagingArea:
@@ -63,9 +69,27 @@ class StagingArea:
                 "title": report.title,
                 "publisher": report.publisher,
                 "period_key": report.period.key,
+                "code": pipeline_version(),
             },
         )
         return key
+
+    def staged_raw(self, key: str, modified: datetime | None = None) -> tuple[str, int] | None:
+        """(period key, lines) of a report this code already read and staged under key, or None.
+
+        modified is the file's modification time now: a touched file keeps its staged grid but not
+        its old time, which decides which file of a period is current.
+        """
+        folder = self.root / "reports" / key
+        try:
+            meta = json.loads((folder / "raw.json").read_text(encoding="utf-8"))
+            if meta.get("code") != pipeline_version():
+                return None
+            if modified is not None and meta["modified_at"] != modified.isoformat():
+                _write_json(folder / "raw.json", {**meta, "modified_at": modified.isoformat()})
+            return meta["period_key"], pl.scan_parquet(folder / "grid.parquet").select(pl.len()).collect().item()
+        except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):  # absent or damaged: read the file again
+            return None
 
     def read_raw(self, key: str, with_grid: bool = True) -> RawReport:
         """A staged report; without its grid when only its identity is needed."""
@@ -88,7 +112,12 @@ class StagingArea:
         return self.root / "reports" / key / f"processed-{pipeline_version()}.json"
 
     def has_processed(self, key: str) -> bool:
-        return self._processed_marker(key).exists()
+        """Whether this code staged the report's results; a damaged marker counts as absent (processed again)."""
+        try:
+            json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return True
 
     def write_processed(self, key: str, result: ProcessedReport | FailedReport) -> None:
         """Stage a report's accepted and quarantined rows, or its failure."""
@@ -146,20 +175,34 @@ def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str,
     """Read raw files and stage those of the wanted periods (runs in worker processes).
 
     Each task is (raw root, relative name, staging root, wanted period keys); each result is
-    (period key or "", staged key or None, lines read, error or None).
+    (period key or "", staged key or None, lines read, why the file could not be read or None;
+    GONE when it no longer exists).
     """
     from pipelines.errors import DubanError
-    from pipelines.reports import read_report
+    from pipelines.raw_files import read_raw_bytes
+    from pipelines.reports import modified_at, read_report
 
     out = []
     for root, name, staging_root, periods in tasks:
+        staging, path = StagingArea(Path(staging_root)), Path(root) / name
         try:
-            report = read_report(Path(root) / name, Path(root))
+            data = read_raw_bytes(path, Path(root))
+            key = raw_key(hashlib.sha256(data).hexdigest(), name)
+            # the scan of `duban build` staged what it read: a file with the same bytes is not parsed again
+            if staged := staging.staged_raw(key, modified_at(path.stat().st_mtime_ns)):
+                period, lines = staged
+                out.append((period, key, lines, None) if period in periods else (period, None, 0, None))
+                continue
+            report = read_report(path, Path(root), data)
         except DubanError as error:
-            out.append(("", None, 0, str(error)))
+            gone = isinstance(error, UnreadableFile) and not os.path.lexists(path)
+            out.append(("", None, 0, GONE if gone else error.reason))
+            continue
+        except OSError as error:  # the file went away while it was being read
+            out.append(("", None, 0, GONE if not os.path.lexists(path) else str(error)))
             continue
         if report.period.key in periods:
-            out.append((report.period.key, StagingArea(Path(staging_root)).write_raw(report), report.grid.height, None))
+            out.append((report.period.key, staging.write_raw(report), report.grid.height, None))
         else:
             out.append((report.period.key, None, 0, None))
     return out

@@ -11,6 +11,8 @@ from datetime import date, datetime
 import pandera.polars as pa
 import polars as pl
 
+from pipelines.periods import FIRST_YEAR, LAST_YEAR
+
 _PERIOD_KEY = r"^\d{4}(?:Q[1-4]|M(?:0[1-9]|1[0-2]))$"
 
 
@@ -24,7 +26,7 @@ class DimPeriodRow(_Strict):
     """One row per reporting period of the batch."""
 
     period_key: str = pa.Field(str_matches=_PERIOD_KEY, unique=True)
-    year: int = pa.Field(ge=1990, le=2100)
+    year: int = pa.Field(ge=FIRST_YEAR, le=LAST_YEAR)
     quarter: int = pa.Field(nullable=True, isin=[1, 2, 3, 4])
     end_month: int = pa.Field(ge=1, le=12)
     start_date: date
@@ -81,7 +83,7 @@ class DimTargetRow(_Strict):
 
     report_idx: int = pa.Field(ge=0)
     publisher: str
-    plan_year: int = pa.Field(ge=1990, le=2100)
+    plan_year: int = pa.Field(ge=FIRST_YEAR, le=LAST_YEAR)
     target_no: int = pa.Field(ge=1)
     target_text: str = pa.Field(str_length={"min_value": 1})
     text_normalized: str = pa.Field(str_length={"min_value": 1})

@@ -242,6 +242,28 @@ def make(corpus: Path = CORPUS) -> list[Path]:
         p, title("甲十一市人民政府"), LATE_QUOTE_RECORDS
     )))
 
+    # 21. a title year before 1990: the period is read but the warehouse takes only 1990–2100
+    put("old-year-2021-Q1.txt", text_report("丙一市人民政府", [record("1")]).replace(b"2021", b"1985", 1))
+
+    # 22. two-up rows with target numbers of five and more digits next to ordinary ones, and one
+    #     number too long for any integer
+    put("big-numbers-2021-Q1.txt", text_report("甲十二市人民政府", [
+        record("9999") + record("10000"),
+        record("123456") + record("7"),
+        record("123456789012345678901234567890") + record("8"),
+    ], header=DEFAULT_HEADER * 2))
+
+    # 23. a saved page whose data table sits inside a page-layout table (one record per line from line 5)
+    rows = "\n".join(
+        "<tr>" + "".join(f"<td>{cell}</td>" for cell in record(str(n), leader="钱八")) + "</tr>" for n in range(1, 11)
+    )
+    put("layout-table-2021-Q1.html", (
+        f'<html><head><meta charset="utf-8"><title>{title("甲十三市人民政府")}</title></head><body>\n'
+        '<table width="100%"><tr><td>导航</td></tr>\n<tr><td>\n<table border="1">\n'
+        "<tr>" + "".join(f"<th>{h}</th>" for h in DEFAULT_HEADER) + "</tr>\n"
+        f"{rows}\n</table>\n</td></tr></table>\n</body></html>\n"
+    ).encode("utf-8"))
+
     return written
 
 
