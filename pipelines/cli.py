@@ -22,7 +22,7 @@ from pipelines.publish import work_dir, working_path
 from pipelines.version import pipeline_version
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import format_table, report_rows
-from pipelines.working import check_published, check_working_free, open_error, verify_working
+from pipelines.working import check_published, check_working_free, keep_modified_published, open_error, verify_working
 
 
 def _say(message: str) -> None:
@@ -78,6 +78,9 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         _say(f"duban: migrating the warehouse: {step}")
     if by_period:
         working = working_path(warehouse_path)
+        kept = keep_modified_published(warehouse_path, working)
+        if kept:
+            _say(kept)
         restored = verify_working(warehouse_path, working)
         if restored:
             _say(restored)

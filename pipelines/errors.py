@@ -100,3 +100,15 @@ class DagsterHomeUnusable(DubanError):
             f"DAGSTER_HOME {self.home} cannot hold Dagster's run history ({_reason(error)}); "
             "point DAGSTER_HOME at a writable folder, or unset it to use .dagster/ here"
         )
+
+
+class WarehouseModified(DubanError):
+    """Both the published warehouse and the working database were changed outside duban since the last build."""
+
+    def __init__(self, path: Path | str, kept: Path | str):
+        self.path, self.kept = str(path), str(kept)
+        super().__init__(
+            f"{self.path} and the working database beside it were both changed outside duban since the last build; "
+            f"a copy of the published file is kept as {kept}; rebuild from the raw reports with "
+            f"`duban build --all --warehouse NEW_FILE` (or delete both files and run `duban build`)"
+        )

@@ -14,12 +14,14 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
 
-from pipelines.errors import WarehouseLocked, WarehouseUnreadable
+from pipelines.errors import WarehouseLocked, WarehouseModified, WarehouseUnreadable
 
 STATE = "published.json"
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
@@ -122,6 +124,57 @@ def _restore(published: Path, working: Path) -> None:
     wal_path(working).unlink(missing_ok=True)
     os.replace(temporary, working)
     record_published(published, working, sha256)
+
+
+def _objects(path: Path) -> dict[str, int]:
+    """Every table and view of a DuckDB file with its row count (-1 for a view), read-only."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = con.execute(
+            """SELECT table_name, 'table' FROM duckdb_tables() WHERE NOT internal
+               UNION ALL SELECT view_name, 'view' FROM duckdb_views() WHERE NOT internal"""
+        ).fetchall()
+        return {
+            name: (con.execute(f'SELECT count(*) FROM "{name.replace(chr(34), chr(34) * 2)}"').fetchone()[0] if kind == "table" else -1)
+            for name, kind in names
+        }
+
+
+def _differences(changed: Path, reference: Path) -> str:
+    """What a changed copy of the warehouse holds that duban's own copy does not: added objects, other row counts."""
+    theirs, ours = _objects(changed), _objects(reference)
+    parts = [f"adds {name}" for name in sorted(set(theirs) - set(ours))]
+    parts += [f"drops {name}" for name in sorted(set(ours) - set(theirs))]
+    parts += [
+        f"{name} {ours[name]} → {theirs[name]} rows"
+        for name in sorted(set(ours) & set(theirs))
+        if ours[name] != theirs[name]
+    ]
+    return ", ".join(parts) or "rows changed in place"
+
+
+def keep_modified_published(published: Path, working: Path) -> str | None:
+    """If the published file was changed outside duban since the last publish, keep a copy of it and say what changed.
+
+    The build then publishes duban's own data over it (from the working database, which must still be
+    what was published); the copy keeps whatever the other program added. Raises WarehouseModified if
+    the working database cannot be trusted either.
+    """
+    state = _read_state(working)
+    if state is None or not published.exists() or state.get("published") == _identity(published):
+        return None
+    if file_sha256(published) == state["sha256"]:  # same bytes (touched, or copied back): nothing was changed
+        record_published(published, working, state["sha256"])
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    kept = published.with_name(f"{published.stem}.{stamp}.modified{published.suffix}")
+    shutil.copy2(published, kept)
+    if not working.exists() or wal_path(working).exists() or file_sha256(working) != state["sha256"]:
+        raise WarehouseModified(published, kept)
+    record_published(published, working, state["sha256"])  # the working database stays the one to build on
+    return (
+        f"duban: the published warehouse was changed outside duban since the last build "
+        f"({_differences(kept, working)}); kept that file as {kept.name} and publishing duban's own data over it"
+    )
 
 
 def verify_working(published: Path, working: Path) -> str | None:

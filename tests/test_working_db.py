@@ -75,3 +75,41 @@ def test_a_working_database_with_an_unpublished_write_ahead_log_is_restored(tmp_
     assert second.returncode == 0, second.stdout + second.stderr
     assert "it has writes that no build published" in second.stdout
     assert second.query("SELECT count(*) FROM fact_target_progress") == [(84,)]
+
+
+def test_a_table_added_to_the_published_file_is_kept_aside_not_lost(tmp_path: Path) -> None:
+    """An analyst opened the published file read-write and added a table: the next publish keeps a copy of it."""
+    raw, warehouse, home = _first_build(tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE my_notes AS SELECT 1 AS note")
+        con.execute("DELETE FROM fact_target_progress WHERE source_line = 31")
+    _add_quarter(raw)
+
+    second = run_build(raw, warehouse, home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "the published warehouse was changed outside duban since the last build" in second.stdout
+    assert "adds my_notes" in second.stdout and "fact_target_progress 54 → 53 rows" in second.stdout
+    (kept,) = warehouse.parent.glob("duban.*.modified.duckdb")
+    assert kept.name in second.stdout
+    with duckdb.connect(str(kept), read_only=True) as con:
+        assert con.execute("SELECT note FROM my_notes").fetchall() == [(1,)]
+    # duban's own data is published: every seed fact is back, the new quarter is there, the analyst's table is not
+    assert second.query("SELECT count(*) FROM fact_target_progress") == [(84,)]
+    assert second.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'my_notes'") == [(0,)]
+    assert RESTORED not in second.stdout
+
+
+def test_both_files_changed_outside_duban_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    raw, warehouse, home = _first_build(tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("DELETE FROM quarantine")
+    with duckdb.connect(str(working_path(warehouse))) as con:
+        con.execute("DELETE FROM quarantine")
+    before = warehouse.read_bytes()
+    _add_quarter(raw)
+    second = run_build(raw, warehouse, home)
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert "were both changed outside duban since the last build" in second.stderr
+    assert "duban build --all --warehouse NEW_FILE" in second.stderr
+    assert warehouse.read_bytes() == before
+    assert list(warehouse.parent.glob("duban.*.modified.duckdb"))
