@@ -7,26 +7,18 @@ from assets.ingest import SINGLE_RUN, tidy_records
 from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from pipelines import checks
+from pipelines.contracts import star_tables
 from pipelines.period_load import load_period
 from pipelines.version import pipeline_version
 
 WAREHOUSE_POOL = "duban_warehouse"
-STAR_TABLES = [
-    "dim_period",
-    "dim_report",
-    "dim_leader",
-    "dim_department",
-    "dim_target",
-    "bridge_target_department",
-    "fact_target_progress",
-    "quarantine",
-]
+STAR_TABLES = star_tables()  # in load order, from schemas/tables/*.toml
 FACT = dg.AssetKey("fact_target_progress")
 
 _specs = [
     dg.AssetSpec(
         name,
-        deps=[tidy_records] if name != "fact_target_progress" else [tidy_records, *STAR_TABLES[:6]],
+        deps=[tidy_records] if name != "fact_target_progress" else [tidy_records, *STAR_TABLES[: STAR_TABLES.index(name)]],
         group_name="warehouse",
         kinds={"duckdb"},
         partitions_def=period_partitions,

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
 from functools import cache
 
 import duckdb
 
+from pipelines.contracts import ddl, descriptions
 from schemas import schema_file
 
 
 @cache
 def catalog() -> dict:
-    """The parsed catalog: shared column descriptions and per-table comments and overrides."""
-    return tomllib.loads(schema_file("catalog.toml"))
+    """Every description: shared column texts, and per table or view its comment and column texts.
+
+    Tables are described by their contracts (schemas/tables/*.toml), views by schemas/catalog.toml.
+    """
+    parsed = tomllib.loads(schema_file("catalog.toml"))
+    for name, (comment, columns) in descriptions().items():
+        parsed["tables"][name] = {"comment": comment, "columns": columns}
+    return parsed
 
 
 def catalog_fingerprint() -> str:
-    """A hash of the catalog's text: comments are re-applied when it changes."""
-    return hashlib.sha256(schema_file("catalog.toml").encode("utf-8")).hexdigest()[:16]
+    """A hash of every description: comments are re-applied when one changes."""
+    return hashlib.sha256(json.dumps(catalog(), sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
 def schema_fingerprint() -> str:
     """A hash of the tables' and views' definitions: a recreated table or view has lost its comments."""
-    return hashlib.sha256((schema_file("warehouse.sql") + schema_file("views.sql")).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256((ddl() + schema_file("views.sql")).encode("utf-8")).hexdigest()[:16]
 
 
 def _literal(text: str) -> str:

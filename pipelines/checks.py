@@ -4,31 +4,11 @@ from __future__ import annotations
 
 import duckdb
 
-# Table → its key columns.
-UNIQUE_KEYS = {
-    "dim_period": ["period_key"],
-    "dim_report": ["report_key"],
-    "dim_leader": ["leader_key"],
-    "dim_department": ["department_key"],
-    "dim_target": ["target_key"],
-    "bridge_target_department": ["target_key", "period_key", "position"],
-    "fact_target_progress": ["target_key", "period_key"],
-    "quarantine": ["quarantine_key"],
-}
+from pipelines.contracts import foreign_keys, unique_keys
 
-# (child table, child column, parent table, parent column)
-FOREIGN_KEYS = [
-    ("fact_target_progress", "target_key", "dim_target", "target_key"),
-    ("fact_target_progress", "period_key", "dim_period", "period_key"),
-    ("fact_target_progress", "report_key", "dim_report", "report_key"),
-    ("fact_target_progress", "leader_key", "dim_leader", "leader_key"),
-    ("bridge_target_department", "target_key", "dim_target", "target_key"),
-    ("bridge_target_department", "department_key", "dim_department", "department_key"),
-    ("quarantine", "report_key", "dim_report", "report_key"),
-    ("dim_report", "period_key", "dim_period", "period_key"),
-    ("dim_target", "valid_from_period", "dim_period", "period_key"),
-    ("dim_target", "valid_to_period", "dim_period", "period_key"),
-]
+# Table → its key columns, and (child table, child column, parent table, parent column): from the contracts.
+UNIQUE_KEYS = unique_keys()
+FOREIGN_KEYS = foreign_keys()
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection, period_key: str) -> list[dict]:

@@ -11,6 +11,7 @@ import polars as pl
 
 from pipelines.catalog import apply_comments, catalog_fingerprint, schema_fingerprint
 from pipelines.faults import pause_point
+from pipelines.contracts import ddl
 from pipelines.migrate import mark_current, upgrade
 from pipelines.version import pipeline_version
 from pipelines.stage import StagedBatch
@@ -27,7 +28,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
     wanted = schema_fingerprint() + ":" + catalog_fingerprint()
     if not steps and _applied(con) == wanted:
         return steps
-    con.execute(schema_file("warehouse.sql"))
+    con.execute(ddl())
     con.execute(schema_file("views.sql"))
     mark_current(con)
     apply_comments(con)
@@ -111,16 +112,16 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
     )
     in_wave = "report_idx IN (SELECT report_idx FROM wave)"
     con.execute(
-        f"""INSERT INTO dim_leader
-            SELECT nextval('leader_key_seq'), publisher, leader_name FROM (
+        f"""INSERT INTO dim_leader BY NAME
+            SELECT nextval('leader_key_seq') AS leader_key, publisher, leader_name FROM (
                 SELECT DISTINCT ON (publisher, leader_name) publisher, leader_name, report_idx
                 FROM stg_leaders s WHERE {in_wave}
                   AND NOT EXISTS (SELECT 1 FROM dim_leader d WHERE d.publisher = s.publisher AND d.leader_name = s.leader_name)
                 ORDER BY publisher, leader_name, report_idx) ORDER BY report_idx"""
     )
     con.execute(
-        f"""INSERT INTO dim_department
-            SELECT nextval('department_key_seq'), publisher, department_name FROM (
+        f"""INSERT INTO dim_department BY NAME
+            SELECT nextval('department_key_seq') AS department_key, publisher, department_name FROM (
                 SELECT DISTINCT ON (publisher, department_name) publisher, department_name, report_idx
                 FROM stg_departments s WHERE {in_wave}
                   AND NOT EXISTS (SELECT 1 FROM dim_department d
@@ -128,9 +129,9 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
                 ORDER BY publisher, department_name, report_idx) ORDER BY report_idx"""
     )
     con.execute(
-        f"""INSERT INTO dim_target
-            SELECT nextval('target_key_seq'), publisher, plan_year, target_no, 0, target_text, text_normalized,
-                   period_key, NULL
+        f"""INSERT INTO dim_target BY NAME
+            SELECT nextval('target_key_seq') AS target_key, publisher, plan_year, target_no, 0 AS version, target_text,
+                   text_normalized, period_key AS valid_from_period, NULL AS valid_to_period
             FROM (
                 SELECT DISTINCT ON (s.publisher, s.plan_year, s.target_no, s.text_normalized)
                        s.*, w.period_key
@@ -146,8 +147,8 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
                  AND d.text_normalized = s.text_normalized)"""
     con.execute(
         f"""INSERT INTO fact_target_progress BY NAME
-            SELECT t.target_key, w.period_key, n.report_key, l.leader_key, f.target_text, f.deadline_text,
-                   f.deadline_date, f.progress_text, f.on_schedule, f.source_line, f.status_text, f.progress_status
+            SELECT t.target_key, w.period_key, n.report_key, l.leader_key,
+                   f.* EXCLUDE (report_idx, target_no, leader_name)
             FROM stg_facts f
             JOIN wave w USING (report_idx)
             JOIN new_keys n USING (report_idx)
@@ -155,7 +156,7 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
             JOIN dim_leader l ON l.publisher = w.publisher AND l.leader_name = f.leader_name"""
     )
     con.execute(
-        f"""INSERT INTO bridge_target_department
+        f"""INSERT INTO bridge_target_department BY NAME
             SELECT t.target_key, w.period_key, d.department_key, b.position, b.is_lead
             FROM stg_bridge b
             JOIN wave w USING (report_idx)
@@ -163,9 +164,10 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
             JOIN dim_department d ON d.publisher = w.publisher AND d.department_name = b.department_name"""
     )
     con.execute(
-        """INSERT INTO quarantine
-           SELECT nextval('quarantine_key_seq'), n.report_key, w.source_file, q.source_line, q.target_no_text,
-                  q.reason, q.column_name, q.check_name, q.failure_value, q.raw_cells, array_to_string(q.raw_cells, chr(9))
+        """INSERT INTO quarantine BY NAME
+           SELECT nextval('quarantine_key_seq') AS quarantine_key, n.report_key, w.source_file, q.source_line,
+                  q.target_no_text, q.reason, q.column_name, q.check_name, q.failure_value, q.raw_cells,
+                  array_to_string(q.raw_cells, chr(9)) AS raw_text
            FROM stg_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
            ORDER BY q.report_idx, q.source_line"""
     )
@@ -220,7 +222,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> dict[int,
     """
     keys: dict[int, int] = {}
     with _registered(con, _frames(staged)):
-        con.execute("INSERT INTO dim_period SELECT * FROM stg_periods ON CONFLICT DO NOTHING")
+        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM stg_periods ON CONFLICT DO NOTHING")
         for wave in _waves(con, set()):
             keys.update(_load_wave(con, wave))
     return keys

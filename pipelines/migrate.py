@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.errors import DubanError
-from schemas import schema_file
+from pipelines.contracts import ddl, tables
+from pipelines.contracts import table as table_contract
 
 SCHEMA_VERSION = 3
 # Tables of schema 1 in an order where no table is dropped before a table that references it.
@@ -34,13 +35,6 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return 1 if "fact_target_progress" in tables else None
 
 
-# How to fill a column that an older schema did not have, from that table's old columns.
-DERIVATIONS = {
-    ("fact_target_progress", "status_text"): "CASE WHEN on_schedule THEN '是' ELSE '否' END",
-    ("fact_target_progress", "progress_status"): "CASE WHEN on_schedule THEN 'on_schedule' ELSE 'behind' END",
-}
-
-
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [c for (c,) in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? ORDER BY column_index",
@@ -60,14 +54,14 @@ def _rebuild(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         con.execute(f'CREATE TEMP TABLE "migrate_{table}" AS FROM main."{table}"')
     for table in tables:
         con.execute(f'DROP TABLE main."{table}"')
-    con.execute(schema_file("warehouse.sql"))
+    con.execute(ddl())
     for table in reversed(tables):
         select = []
         for column in _columns(con, table):
             if column in old_columns[table]:
                 select.append(f'"{column}"')
-            elif (table, column) in DERIVATIONS:
-                select.append(f'{DERIVATIONS[(table, column)]} AS "{column}"')
+            elif (backfill := table_contract(table).column(column).backfill):
+                select.append(f'{backfill} AS "{column}"')
         con.execute(f'INSERT INTO main."{table}" BY NAME SELECT {", ".join(select)} FROM "migrate_{table}"')
         con.execute(f'DROP TABLE "migrate_{table}"')
 
@@ -86,21 +80,47 @@ MIGRATIONS = {
 }
 
 
+def _added_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Table → contract columns its current version lacks (additive changes, migrated without a version step)."""
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal"
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
+    return {
+        t.name: missing
+        for t in tables()
+        if t.name in existing and (missing := [c for c in t.column_names if c not in existing[t.name]])
+    }
+
+
+def _describe_added(table: str, columns: list[str]) -> str:
+    filled = [f"{c} = {table_contract(table).column(c).backfill or 'NULL'}" for c in columns]
+    return f"add {table}.{', '.join(columns)} (rows loaded before: {'; '.join(filled)})"
+
+
 def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
     """What upgrade() would do to this database, one line per step; empty when it is current."""
     version = schema_version(con)
-    if version is None or version == SCHEMA_VERSION:
+    if version is None:
         return []
     if version > SCHEMA_VERSION:
         raise NewerWarehouseError(
             f"the warehouse has schema version {version}, newer than this duban's {SCHEMA_VERSION}; "
             "upgrade duban (git pull && sh bootstrap.sh) or point --warehouse at another file"
         )
-    return [f"schema {v} → {v + 1}: {MIGRATIONS[v][0]}" for v in range(version, SCHEMA_VERSION)]
+    steps = [f"schema {v} → {v + 1}: {MIGRATIONS[v][0]}" for v in range(version, SCHEMA_VERSION)]
+    if version == SCHEMA_VERSION:
+        steps += [_describe_added(t, columns) for t, columns in _added_columns(con).items()]
+    return steps
 
 
 def upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Migrate the database to SCHEMA_VERSION in one transaction; returns the steps taken (empty if none)."""
+    """Migrate the database to this code's contracts in one transaction; returns the steps taken (empty if none).
+
+    Versioned steps (MIGRATIONS) first; then a column a contract adds is added to its table, filled in
+    older rows by the column's `backfill` expression.
+    """
     steps = pending_migrations(con)
     version = schema_version(con)
     if steps:
@@ -108,6 +128,9 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
         try:
             for v in range(version, SCHEMA_VERSION):
                 MIGRATIONS[v][1](con)
+            added = _added_columns(con)
+            if added:
+                _rebuild(con, [t.name for t in reversed(tables()) if t.name in added])
             _record_version(con)
         except BaseException:
             con.execute("ROLLBACK")
@@ -117,7 +140,7 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _record_version(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(schema_file("warehouse.sql"))
+    con.execute(ddl())
     con.execute(
         "INSERT OR REPLACE INTO duban_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )

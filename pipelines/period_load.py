@@ -118,7 +118,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
     batch, staged, invalid = _staged(items)
     with transaction(con):
         con.register("stg_period", stage_period_row(period_key))
-        con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
+        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM stg_period ON CONFLICT DO NOTHING")
         con.unregister("stg_period")
         for publisher in changed:
             delete_reports(con, period_key, publisher)
@@ -147,7 +147,7 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
             if not invalid:
                 delete_reports(con, period_key, item.report.publisher)
                 con.register("stg_period", stage_period_row(period_key))
-                con.execute("INSERT INTO dim_period SELECT * FROM stg_period ON CONFLICT DO NOTHING")
+                con.execute("INSERT INTO dim_period BY NAME SELECT * FROM stg_period ON CONFLICT DO NOTHING")
                 con.unregister("stg_period")
                 load_batch(con, staged)
         except duckdb.Error as error:

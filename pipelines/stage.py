@@ -8,6 +8,7 @@ from functools import cache
 import pandera.polars as pa
 import polars as pl
 
+from pipelines.contracts import fact_value_columns
 from pipelines.periods import Period
 from pipelines.process import ProcessedReport
 from schemas.tables import (
@@ -122,7 +123,11 @@ def _tagged(frames: list[pl.DataFrame], batch: list[ProcessedReport]) -> pl.Data
     )
 
 
-def _failing_reports(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dict[int, str]:
+def _name(model) -> str:
+    return model.name if isinstance(model, pa.DataFrameSchema) else model.__name__
+
+
+def _failing_reports(model: type[pa.DataFrameModel] | pa.DataFrameSchema, frame: pl.DataFrame) -> dict[int, str]:
     """report_idx → reason for every report with a row that fails the table's model (all failures collected)."""
     try:
         model.validate(frame, lazy=True)
@@ -130,7 +135,7 @@ def _failing_reports(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dic
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
     if cases["index"].is_null().any():
-        raise RuntimeError(f"staged rows do not match {model.__name__}: a bug in duban\n{cases}")
+        raise RuntimeError(f"staged rows do not match {_name(model)}: a bug in duban\n{cases}")
     rows = frame.with_row_index("index").select(pl.col("index").cast(pl.Int32), "report_idx")
     per_report = (
         cases.join(rows, on="index")
@@ -138,7 +143,7 @@ def _failing_reports(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dic
         .agg(pl.format("{} {} value '{}' (row {})", "column", "check", "failure_case", "index").head(5).str.join("; "))
     )
     return {
-        idx: f"rows staged for the warehouse fail {model.__name__}: {listed}"
+        idx: f"rows staged for the warehouse fail {_name(model)}: {listed}"
         for idx, listed in per_report.iter_rows()
     }
 
@@ -165,9 +170,8 @@ def stage_batch(batch: list[ProcessedReport]) -> tuple[StagedBatch, dict[int, st
         .with_columns(is_lead=pl.col("position") == 1)
     )
     facts = accepted.select(
-        "report_idx", "target_no", "leader_name", "target_text", "deadline_text", "deadline_date",
-        "progress_text", "on_schedule", "source_line",
-        pl.col("on_schedule_text").alias("status_text"), "progress_status",
+        "report_idx", "target_no", "leader_name",
+        *[pl.col(c.staged_from or c.name).alias(c.name) for c in fact_value_columns()],
     )
     quarantine = _tagged([p.quarantine for p in batch], batch).select(list(QuarantineRow.to_schema().columns))
     periods = pl.concat([stage_period_row(k) for k in sorted({p.report.period.key for p in batch})])

@@ -105,23 +105,20 @@ class BridgeTargetDepartmentRow(_Strict):
         unique = ["report_idx", "target_no", "position"]
 
 
-class FactTargetProgressRow(_Strict):
-    """One row per report and target."""
+def _fact_row_schema() -> pa.DataFrameSchema:
+    """One row per report and target: its keys by name, and every value column of the fact's contract."""
+    from pipelines.contracts import fact_value_columns, staged_column
 
-    report_idx: int = pa.Field(ge=0)
-    target_no: int = pa.Field(ge=1)
-    leader_name: str = pa.Field(str_length={"min_value": 1})
-    target_text: str = pa.Field(str_length={"min_value": 1})
-    deadline_text: str
-    deadline_date: date = pa.Field(nullable=True)
-    progress_text: str
-    on_schedule: bool = pa.Field(nullable=True)
-    source_line: int = pa.Field(ge=1)
-    status_text: str = pa.Field(str_length={"min_value": 1})
-    progress_status: str = pa.Field(isin=["completed", "ahead", "on_schedule", "behind", "other"])
+    columns = {
+        "report_idx": pa.Column(pl.Int64, pa.Check.ge(0)),
+        "target_no": pa.Column(pl.Int64, pa.Check.ge(1)),
+        "leader_name": pa.Column(pl.String, pa.Check.str_length(min_value=1)),
+    }
+    columns |= {c.name: staged_column(c) for c in fact_value_columns()}
+    return pa.DataFrameSchema(columns, strict=True, unique=["report_idx", "target_no"], name="FactTargetProgressRow")
 
-    class Config:
-        unique = ["report_idx", "target_no"]
+
+FactTargetProgressRow = _fact_row_schema()
 
 
 class QuarantineRow(_Strict):

@@ -78,3 +78,47 @@ def test_a_changed_derivation_re_derives_affected_reports_only(tmp_path: Path) -
     assert after.returncode == 0 and "is current" in after.stdout, after.stdout
     # the checkout's own code sees the warehouse as derived by another version again
     assert _migrate_check(warehouse, {}).returncode == 1
+
+
+NEW_COLUMN = '''
+[[columns]]
+name = "progress_chars"
+type = "INTEGER"
+ge = 0
+backfill = "length(progress_text)"
+description = "Characters in the progress text as printed."
+'''
+
+
+def test_adding_a_fact_column_takes_the_contract_and_the_derivation_only(tmp_path: Path) -> None:
+    """The README's "How to change the schema" steps, done to a copy of the code: an existing warehouse migrates."""
+    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    raw.mkdir()
+    _report(raw, "jia-2021-Q1.txt", "甲市人民政府", ["是", "否", "已完成"])
+    assert run_build(raw, warehouse, home).returncode == 0
+
+    code = _code_copy(tmp_path)
+    contract = code / "schemas" / "tables" / "fact_target_progress.toml"
+    contract.write_text(contract.read_text(encoding="utf-8") + NEW_COLUMN, encoding="utf-8")
+    normalise = code / "pipelines" / "normalise.py"
+    text = normalise.read_text(encoding="utf-8")
+    anchor = '        departments.alias("departments"),\n'
+    assert anchor in text
+    normalise.write_text(
+        text.replace(anchor, anchor + '        pl.col("progress_text").str.strip_chars().str.len_chars().cast(pl.Int64).alias("progress_chars"),\n'),
+        encoding="utf-8",
+    )
+    _report(raw, "jia-2021-Q2.txt", "甲市人民政府", ["是", "超进度"])
+    (raw / "jia-2021-Q2.txt").write_text(
+        (raw / "jia-2021-Q2.txt").read_text(encoding="utf-8").replace("第一季度", "上半年"), encoding="utf-8"
+    )
+    run = run_build(raw, warehouse, home, env={"PYTHONPATH": str(code)})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "migrating the warehouse: add fact_target_progress.progress_chars" in run.stdout
+    assert run.query("SELECT period_key, count(*) FROM v_progress GROUP BY 1 ORDER BY 1") == [("2021Q1", 3), ("2021Q2", 2)]
+    assert run.query(
+        "SELECT count(*) FROM fact_target_progress WHERE progress_chars IS DISTINCT FROM length(progress_text)"
+    ) == [(0,)]
+    assert run.query(
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'fact_target_progress' AND column_name = 'progress_chars'"
+    ) == [("Characters in the progress text as printed.",)]
