@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
 from pipelines.load import ensure_schema
-from pipelines.publish import prepare_working, publish, work_dir
+from pipelines.lock import build_lock
+from pipelines.publish import prepare_working, publish, work_dir, working_path
+from pipelines.working import check_working_free, keep_modified_published, verify_working
 from pipelines.staging import StagingArea
 
 DEFAULT_RAW_DIR = "raw"
@@ -53,6 +55,20 @@ class Warehouse(dg.ConfigurableResource):
     def publish(self) -> Path:
         """Atomically replace the published file with the working database."""
         return publish(self.published)
+
+    @contextmanager
+    def writing(self, say: Callable[[str], None]) -> Iterator[None]:
+        """Hold the warehouse's build lock, with the working database checked against the last publish.
+
+        Within `duban build`, which holds the lock already, this does not wait and finds nothing to fix.
+        """
+        with build_lock(work_dir(self.published), say):
+            for message in (keep_modified_published(self.published, working_path(self.published)),
+                            verify_working(self.published, working_path(self.published))):
+                if message:
+                    say(message)
+            check_working_free(working_path(self.published))
+            yield
 
 
 def configured_paths() -> tuple[str, str]:

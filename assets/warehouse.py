@@ -1,6 +1,7 @@
 """Assets that load staged records into the DuckDB star schema and publish it for analysts."""
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from assets.ingest import SINGLE_RUN, tidy_records
@@ -54,26 +55,32 @@ def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, p
     pool=WAREHOUSE_POOL,
 )
 def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    """Load each report of the run's periods into the working star schema, one transaction per report."""
+    """Bring each of the run's periods in line with its files in the working star schema, then publish it.
+
+    Loading and publishing happen under the warehouse's build lock, so runs of the sensor, schedules
+    or `dagster dev` and `duban build` never write the warehouse at the same time.
+    """
     periods = context.partition_keys
     outcomes: dict[str, str] = {}
     failures: dict[str, str] = {}
-    with warehouse.connect_working() as con:
-        for period_key in periods:
-            loaded, failed = _load_period(context, con, warehouse, period_key)
-            outcomes.update(loaded)
-            failures.update(failed)
-        counts = {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES}
-        period_facts = dict(
-            con.execute(
-                """SELECT period_key, count(*) FROM fact_target_progress
-                   WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
-                [periods],
-            ).fetchall()
-        )
-        reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
-        duplicates = checks.duplicate_keys(con)
-        orphans = checks.orphan_references(con)
+    with warehouse.writing(context.log.info):
+        with warehouse.connect_working() as con:
+            for period_key in periods:
+                loaded, failed = _load_period(context, con, warehouse, period_key)
+                outcomes.update(loaded)
+                failures.update(failed)
+            counts = {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES}
+            period_facts = dict(
+                con.execute(
+                    """SELECT period_key, count(*) FROM fact_target_progress
+                       WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
+                    [periods],
+                ).fetchall()
+            )
+            reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
+            duplicates = checks.duplicate_keys(con)
+            orphans = checks.orphan_references(con)
+        warehouse.publish()
     for table in STAR_TABLES:
         metadata = {"row_count": dg.MetadataValue.int(counts[table])}
         if table == "fact_target_progress":
@@ -117,9 +124,10 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
     pool=WAREHOUSE_POOL,
 )
 def v_progress(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """The flat analyst view (one row per target and period), published with the whole warehouse."""
+    """The flat analyst view (one row per target and period), as the published warehouse holds it."""
     periods = context.partition_keys
-    with warehouse.connect_working() as con:
+    published = warehouse.published
+    with duckdb.connect(str(published), read_only=True) as con:
         rows = dict(
             con.execute(
                 """SELECT period_key, count(*) FROM v_progress
@@ -132,7 +140,6 @@ def v_progress(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
                WHERE period_key IN (SELECT unnest(?::VARCHAR[])) ORDER BY period_key, publisher, target_no LIMIT 10""",
             [periods],
         ).pl()
-    published = warehouse.publish()
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
         table = str(preview)
     return dg.MaterializeResult(

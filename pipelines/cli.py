@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.errors import DubanError
+from pipelines.errors import DubanError, WarehouseLocked, WarehouseUnreadable
 from pipelines.instance import dagster_home, setting_up_instance
 from pipelines.lock import build_lock
 from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
@@ -213,6 +213,8 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
             raise open_error(path, error) from None
         print(f"duban sql: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 1
+    except (WarehouseLocked, WarehouseUnreadable):
+        raise  # the warehouse itself cannot be used: one line and exit status 2, as for build
     except DubanError as error:
         print(f"duban sql: {error}", file=sys.stderr)
         return 1

@@ -56,9 +56,20 @@ def exclusive(path: Path, on_wait: Callable[[str, str], None] | None = None) -> 
         os.close(fd)  # closing the descriptor releases the lock
 
 
+_HELD: set[Path] = set()  # build locks this process holds: taking one again (a run inside `duban build`) does not wait
+
+
 @contextmanager
 def build_lock(lock_dir: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """One build at a time per warehouse: the lock file is lock_dir/build.lock (the warehouse's .work folder)."""
+    """One build at a time per warehouse: the lock file is lock_dir/build.lock (the warehouse's .work folder).
+
+    `duban build` takes it for the whole build; the asset that loads and publishes takes it too, so runs
+    started by `dagster dev`, the sensor or a schedule wait for a build and the other way round.
+    """
+    key = lock_dir.resolve()
+    if key in _HELD:
+        yield
+        return
     with ExitStack() as stack:
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
@@ -69,4 +80,8 @@ def build_lock(lock_dir: Path, say: Callable[[str], None]) -> Iterator[None]:
             )
         except OSError as error:
             raise WarehouseFolderUnusable(lock_dir.parent, error) from None
-        yield
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)

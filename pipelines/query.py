@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.errors import DubanError
+from pipelines.working import open_error
 from pipelines.sqlguard import CATALOG_AND_VALUES, FILE_READERS
 from pipelines.summary import format_table
 
@@ -92,8 +93,8 @@ def run_query(warehouse: Path, sql: str, max_rows: int = 200, allow_files: bool 
     }
     try:
         con = duckdb.connect(str(warehouse), read_only=True, config=config)
-    except duckdb.Error as error:
-        raise DubanError(f"cannot open {warehouse}: {_one_line(error, True)}") from None
+    except duckdb.Error as error:  # damaged, or held by another program: named with what to do
+        raise open_error(warehouse, error) from None
     with con:
         try:
             _check(con, sql, allow_files)

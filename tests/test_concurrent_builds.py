@@ -92,3 +92,52 @@ def test_builds_of_different_warehouses_share_a_new_home(tmp_path: Path) -> None
                 assert con.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1, db
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         assert sorted(run.status.value for run in instance.get_runs()) == ["SUCCESS", "SUCCESS"]
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pipelines.lock import build_lock
+with build_lock(Path(sys.argv[1]), print):
+    Path(sys.argv[2]).write_text("held")
+    time.sleep(float(sys.argv[3]))
+    Path(sys.argv[2]).write_text(repr(time.time()))  # released right after this
+"""
+
+DAGSTER_RUN = """
+import sys
+from pathlib import Path
+import dagster as dg
+from assets.definitions import BUILD_JOB, make_definitions
+from assets.partitions import period_partitions
+with dg.instance_for_test() as instance:
+    instance.add_dynamic_partitions(period_partitions.name, ["2021Q1"])
+    job = make_definitions(Path(sys.argv[1]), Path(sys.argv[2])).resolve_job_def(BUILD_JOB)
+    result = job.execute_in_process(instance=instance, partition_key="2021Q1")
+    sys.exit(0 if result.success else 1)
+"""
+
+
+def test_a_run_started_outside_duban_build_waits_for_the_build_lock(raw_dir: Path, tmp_path: Path) -> None:
+    """Runs of the sensor, schedules or dagster dev take the same lock as `duban build` before they write."""
+    warehouse = tmp_path / "w" / "duban.duckdb"
+    marker = tmp_path / "held"
+    holder = subprocess.Popen(
+        [os.fspath(Path(os.sys.executable)), "-c", HOLD_LOCK, str(warehouse.parent / ".work"), str(marker), "15"]
+    )
+    try:
+        while not marker.exists():
+            assert holder.poll() is None
+        run = subprocess.run(
+            [os.fspath(Path(os.sys.executable)), "-c", DAGSTER_RUN, str(raw_dir), str(warehouse)],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        released = float(marker.read_text())
+        # the run published only after the holder let go of the lock
+        assert warehouse.stat().st_mtime >= released
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM fact_target_progress").fetchone() == (54,)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -58,3 +58,27 @@ def test_the_staged_fact_model_follows_the_fact_contract() -> None:
     status = FactTargetProgressRow.columns["progress_status"]
     assert not status.nullable and any("isin" in str(check) for check in status.checks)
     assert FactTargetProgressRow.columns["on_schedule"].nullable
+
+
+def test_a_warehouse_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    from pipelines.migrate import SCHEMA_VERSION, NewerWarehouseError, upgrade
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        ensure_schema(con)
+        con.execute("UPDATE duban_meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+        try:
+            upgrade(con)
+        except NewerWarehouseError as error:
+            assert f"schema version {SCHEMA_VERSION + 1}, newer than this duban's {SCHEMA_VERSION}" in str(error)
+        else:
+            raise AssertionError("a newer warehouse was not refused")
+
+
+def test_assets_carry_the_pipeline_version_as_code_version() -> None:
+    from assets.definitions import make_definitions
+    from pipelines.version import pipeline_version
+
+    graph = make_definitions(Path("raw"), Path("warehouse/duban.duckdb")).resolve_asset_graph()
+    versions = {key.to_user_string(): graph.get(key).code_version for key in graph.get_all_asset_keys()}
+    assert versions and set(versions.values()) == {pipeline_version()}, versions
