@@ -1,9 +1,20 @@
-"""README's "BI tools, one recipe each", run for real on loopback: Quack through quack_query.
-psql: tests/test_pg_endpoint.py; SQLAlchemy: tests/test_bi.py; Parquet: tests/test_bi.py and
-tests/test_parquet_export.py."""
+"""README's "BI tools, one recipe each", run for real on loopback: Quack through quack_query, a dbt-duckdb
+source, the DuckDB CLI and Harlequin. psql: tests/test_pg_endpoint.py; SQLAlchemy: tests/test_bi.py;
+Parquet: tests/test_bi.py and tests/test_parquet_export.py.
+
+dbt, the DuckDB CLI and Harlequin are installed, as the README tells users to, into one throwaway venv per
+test session (a minute or two; marked slow, so CI runs them and `-m "not slow"` leaves them out); without a
+package index those tests are skipped with pip's reason.
+DUBAN_BI_VENV=/path/to/venv reuses a venv holding BI_PACKAGES instead."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -14,6 +25,21 @@ from tests.test_serve import TOKEN, client, free_port
 from tests.test_serve_security import start
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+# What the README tells users to install next to duban, pinned to duban's DuckDB so the file format matches.
+# dbt-core 1.12 needs dbt-core-experimental-parser, whose build downloads from GitHub; 1.11 installs from PyPI.
+BI_PACKAGES = ["dbt-duckdb==1.11.*", "dbt-core==1.11.*", "duckdb==1.5.5", "duckdb-cli==1.5.5", "harlequin==2.17.*"]
+
+
+def readme_block(after: str, language: str) -> str:
+    """The first ```language block after the text `after` in README.md."""
+    start = README.index(after)
+    match = re.compile(rf"```{language}\n(.*?)```", re.S).search(README, start)
+    assert match, f"no ```{language} block after {after!r} in README.md"
+    return match.group(1)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- Quack: quack_query for joins and the catalog ---------------------------------------------------------
@@ -65,3 +91,114 @@ def test_what_an_attached_quack_database_cannot_do_yet(quack_port) -> None:
     with pytest.raises(duckdb.Error, match="Multiple streaming scans"):
         con.execute("SELECT count(*) FROM duban.v_progress JOIN duban.dim_report USING (report_key)").fetchall()
     assert con.execute("SELECT count(*) FROM duban.v_progress").fetchone() == (54,)
+
+
+# --- the throwaway venv with dbt-duckdb, duckdb-cli and harlequin ------------------------------------------
+
+@pytest.fixture(scope="session")
+def bi_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bin/ of a fresh venv holding BI_PACKAGES; skipped with pip's words when they cannot be installed.
+    DUBAN_BI_VENV=/path/to/venv reuses one made before (local re-runs)."""
+    if os.environ.get("DUBAN_BI_VENV"):
+        return Path(os.environ["DUBAN_BI_VENV"]) / "bin"
+    venv = tmp_path_factory.mktemp("bi-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *BI_PACKAGES],
+        capture_output=True, text=True, timeout=900,
+    )
+    if pip.returncode != 0:
+        reason = [line for line in pip.stderr.splitlines() if "ERROR" in line or "rror:" in line][-3:]
+        print(f"cannot install {BI_PACKAGES}: {reason}")
+        pytest.skip(f"pip cannot install the BI tools here (no package index?): {' | '.join(reason)}")
+    return venv / "bin"
+
+
+@pytest.fixture
+def warehouse(seed_build, tmp_path: Path) -> Path:
+    """A private copy of the seed's published warehouse, so a tool that wrote would be caught alone."""
+    copy = tmp_path / "warehouse" / "duban.duckdb"
+    copy.parent.mkdir()
+    shutil.copy2(seed_build.warehouse, copy)
+    return copy
+
+
+@pytest.mark.slow  # installs the tools into a venv once per session: a minute or two
+def test_dbt_duckdb_reads_the_warehouse_as_a_read_only_source(bi_venv: Path, warehouse: Path, tmp_path: Path) -> None:
+    project = tmp_path / "dbt"
+    (project / "models").mkdir(parents=True)
+    target = tmp_path / "analytics.duckdb"
+    profile = (
+        readme_block("dbt-duckdb", "yaml")
+        .replace("/abs/path/to/warehouse/duban.duckdb", str(warehouse))
+        .replace("/abs/path/to/analytics.duckdb", str(target))
+    )
+    (project / "profiles.yml").write_text(profile)
+    (project / "dbt_project.yml").write_text(readme_block("dbt_project.yml", "yaml"))
+    (project / "models" / "sources.yml").write_text(readme_block("models/sources.yml", "yaml"))
+    (project / "models" / "targets_per_leader.sql").write_text(
+        "SELECT leader_name, count(*) AS targets FROM {{ source('duban', 'v_progress') }} GROUP BY leader_name\n"
+    )
+    before = digest(warehouse)
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    run = subprocess.run(
+        [str(bi_venv / "dbt"), "build", "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True, text=True, cwd=project, env=env, timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    with duckdb.connect(str(target), read_only=True) as con:
+        rows = con.execute("SELECT leader_name, targets FROM targets_per_leader ORDER BY targets DESC").fetchall()
+    assert rows == [("曹升灵", 33), ("王忠想", 21)]
+    assert digest(warehouse) == before
+    # The source is attached read-only: a model that writes into it fails and the file stays as it was.
+    (project / "models" / "targets_per_leader.sql").write_text("{{ config(database='duban') }} SELECT 1 AS x\n")
+    refused = subprocess.run(
+        [str(bi_venv / "dbt"), "run", "--project-dir", str(project), "--profiles-dir", str(project)],
+        capture_output=True, text=True, cwd=project, env=env, timeout=600,
+    )
+    assert refused.returncode != 0
+    assert "read-only" in refused.stdout + refused.stderr
+    assert digest(warehouse) == before
+
+
+@pytest.mark.slow  # installs the tools into a venv once per session: a minute or two
+def test_duckdb_cli_reads_read_only_and_refuses_writes(bi_venv: Path, warehouse: Path) -> None:
+    assert "duckdb -readonly warehouse/duban.duckdb" in README
+    before = digest(warehouse)
+    cli = str(bi_venv / "duckdb")
+    assert subprocess.run([cli, "--version"], capture_output=True, text=True).stdout.startswith("v1.5.5")
+    count = subprocess.run([cli, "-readonly", "-csv", "-noheader", str(warehouse), "-c",
+                            "SELECT count(*) FROM v_progress"], capture_output=True, text=True, timeout=60)
+    assert (count.returncode, count.stdout.strip()) == (0, "54")
+    write = subprocess.run([cli, "-readonly", str(warehouse), "-c", "DELETE FROM quarantine"],
+                           capture_output=True, text=True, timeout=60)
+    assert write.returncode == 1
+    assert "read-only mode" in write.stderr
+    assert digest(warehouse) == before
+
+
+@pytest.mark.slow  # installs the tools into a venv once per session: a minute or two
+def test_harlequin_opens_the_warehouse_read_only(bi_venv: Path, warehouse: Path) -> None:
+    assert "harlequin -r warehouse/duban.duckdb" in README
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+    usage = subprocess.run([str(bi_venv / "harlequin"), "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert usage.returncode == 0
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", usage.stdout)  # rich colours it whatever NO_COLOR says
+    assert re.search(r"--read-only\s+-r\s+Connect read-only", plain), plain
+    # `harlequin -r FILE` opens FILE through this adapter with read_only=True (Harlequin is a full-screen app).
+    check = """
+import sys
+from harlequin_duckdb import DuckDbAdapter
+con = DuckDbAdapter(conn_str=(sys.argv[1],), read_only=True).connect()
+print(con.execute("SELECT count(*) FROM v_progress").fetchall().column(0).to_pylist())
+try:
+    con.execute("DELETE FROM quarantine").fetchall()
+except Exception as error:
+    print(type(error).__name__, error)
+"""
+    out = subprocess.run([str(bi_venv / "python"), "-c", check, str(warehouse)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "[54]"
+    assert lines[1].startswith("HarlequinQueryError") and "read-only mode" in lines[1]
