@@ -1,5 +1,5 @@
 """README's "BI tools, one recipe each", run for real on loopback: Quack through quack_query, a dbt-duckdb
-source, the DuckDB CLI and Harlequin. psql: tests/test_pg_endpoint.py; SQLAlchemy: tests/test_bi.py;
+source, the DuckDB CLI, Harlequin and a JDBC client over the PostgreSQL endpoint. psql: tests/test_pg_endpoint.py; SQLAlchemy: tests/test_bi.py;
 Parquet: tests/test_bi.py and tests/test_parquet_export.py.
 
 dbt, the DuckDB CLI and Harlequin are installed, as the README tells users to, into one throwaway venv per
@@ -22,6 +22,8 @@ import pytest
 
 from pipelines.serve import OFFLINE, load_quack
 from tests.test_serve import TOKEN, client, free_port
+from tests.test_pg_endpoint import TOKEN as PG_TOKEN
+from tests.test_pg_endpoint import Served, postgresql_installed  # noqa: F401 (fixture)
 from tests.test_serve_security import start
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -202,3 +204,70 @@ except Exception as error:
     lines = out.stdout.splitlines()
     assert lines[0] == "[54]"
     assert lines[1].startswith("HarlequinQueryError") and "read-only mode" in lines[1]
+
+
+# --- DBeaver, DataGrip and other JDBC tools: the PostgreSQL JDBC driver --------------------------------------
+
+JDBC_JAR = Path("/usr/share/java/postgresql.jar")  # Debian's libpostgresql-jdbc-java
+JDBC_CLIENT = """
+import java.sql.*;
+
+public class Recipe {
+    public static void main(String[] args) throws Exception {
+        try (Connection con = DriverManager.getConnection(args[0], "duban", args[1])) {
+            DatabaseMetaData meta = con.getMetaData();  // what a schema browser reads
+            try (ResultSet rs = meta.getTables(null, "duban", "%", new String[] {"TABLE", "VIEW"})) {
+                while (rs.next()) {
+                    System.out.println("object\\t" + rs.getString("TABLE_TYPE") + "\\t" + rs.getString("TABLE_NAME")
+                                       + "\\t" + rs.getString("REMARKS"));
+                }
+            }
+            try (Statement st = con.createStatement();
+                 ResultSet rs = st.executeQuery(
+                     "SELECT leader_name, count(*) FROM v_progress GROUP BY 1 ORDER BY 2 DESC")) {
+                while (rs.next()) System.out.println("row\\t" + rs.getString(1) + "\\t" + rs.getLong(2));
+            }
+            try (Statement st = con.createStatement()) {
+                st.executeUpdate("DELETE FROM quarantine");
+                System.out.println("wrote");
+            } catch (SQLException e) {
+                System.out.println("refused\\t" + e.getMessage().split("\\n")[0]);
+            }
+        }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def pg_served(postgresql_installed, tmp_path_factory: pytest.TempPathFactory):
+    server = Served(tmp_path_factory.mktemp("pg_jdbc"), "--pg-only")
+    yield server
+    server.stop()
+
+
+def test_jdbc_client_lists_comments_reads_and_cannot_write(pg_served, tmp_path: Path) -> None:
+    """DBeaver's and DataGrip's recipe: the PostgreSQL JDBC driver, URL, user duban, the token as password."""
+    missing = [what for what, ok in [("javac", shutil.which("javac")), ("java", shutil.which("java")),
+                                     (str(JDBC_JAR), JDBC_JAR.exists())] if not ok]
+    if missing:
+        reason = f"no {', '.join(missing)}: apt-get install default-jdk-headless libpostgresql-jdbc-java"
+        print(reason)
+        pytest.skip(reason)
+    assert "jdbc:postgresql://127.0.0.1:5433/duban" in README
+    (tmp_path / "Recipe.java").write_text(JDBC_CLIENT)
+    compiled = subprocess.run(["javac", "-cp", str(JDBC_JAR), "Recipe.java"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+    assert compiled.returncode == 0, compiled.stderr
+    url = f"jdbc:postgresql://127.0.0.1:{pg_served.port}/duban"
+    run = subprocess.run(["java", "-cp", f"{JDBC_JAR}:{tmp_path}", "Recipe", url, PG_TOKEN], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = [line.split("\t") for line in run.stdout.splitlines()]
+    objects = {name: (kind, remarks) for _, kind, name, remarks in (x for x in lines if x[0] == "object")}
+    assert objects["fact_target_progress"][0] == "TABLE" and objects["v_progress"][0] == "VIEW"
+    assert objects["v_progress"][1].startswith("Flat progress")
+    assert len(objects) == 16 and all(remarks != "null" for _, remarks in objects.values())
+    assert [x[1:] for x in lines if x[0] == "row"] == [["曹升灵", "33"], ["王忠想", "21"]]
+    assert [x[0] for x in lines if x[0] in ("refused", "wrote")] == ["refused"]
+    assert "read-only transaction" in next(x[1] for x in lines if x[0] == "refused")
