@@ -11,6 +11,7 @@ from typing import Callable
 
 import duckdb
 
+from pipelines.catalog import apply_comments
 from pipelines.publish import work_dir
 from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
 from pipelines.sqlguard import allowed_expression
@@ -42,7 +43,7 @@ def build_snapshot(published: Path, snapshot: Path) -> int:
     """Copy every table and view of the published file into snapshot as tables; returns how many.
 
     Quack clients bind views on their side, where the warehouse's tables do not exist, so the served
-    database holds the views' rows as tables of the same name.
+    database holds the views' rows as tables of the same name, with the catalog's comments.
     """
     snapshot.unlink(missing_ok=True)
     try:
@@ -71,6 +72,7 @@ def _copy_into(published: Path, snapshot: Path) -> int:
             quoted = '"' + name.replace('"', '""') + '"'
             con.execute(f"CREATE TABLE main.{quoted} AS FROM published.main.{quoted}")
         con.execute("DETACH published")
+        apply_comments(con)  # CREATE TABLE AS copies no COMMENT; a view's comment lands on its table
         schema = AUTHORIZE.split(".")[0]
         con.execute(f"CREATE SCHEMA {schema}")
         con.execute(f"CREATE MACRO {AUTHORIZE}(connection_id, query) AS ({allowed_expression('query')})")
