@@ -382,7 +382,8 @@ def test_duban_serve_pg_only_fails_when_postgres_dies(postgresql_installed, tmp_
     try:
         with server.connect() as con:
             backend = con.execute("SELECT pg_backend_pid()").fetchone()[0]
-        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            # read while the session is open: its backend process ends with the connection
+            postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
         os.kill(postmaster, signal.SIGKILL)
         assert server.proc.wait(timeout=30) == 1
         server.output.wait_for("PostgreSQL exited unexpectedly", timeout=10)

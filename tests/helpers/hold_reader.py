@@ -42,7 +42,10 @@ def main() -> None:
             con.close()
             con = duckdb.connect(warehouse, read_only=True)
             periods = [p for (p,) in con.execute("SELECT DISTINCT period_key FROM v_progress ORDER BY 1").fetchall()]
-            (control / f"seen-{marker.name.split('-')[1]}.json").write_text(json.dumps(periods))
+            seen = control / f"seen-{marker.name.split('-')[1]}.json"
+            partial = seen.with_suffix(".partial")
+            partial.write_text(json.dumps(periods))
+            partial.rename(seen)  # the test waits for the name: it must never see a half-written file
         time.sleep(0.02)
     con.close()
     print(json.dumps({"polls": polls, "errors": errors, "inconsistent": inconsistent}))
