@@ -21,7 +21,7 @@ from pipelines.migrate import SCHEMA_VERSION
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
 from pipelines.publish import work_dir, working_path
 from pipelines.version import pipeline_version
-from pipelines.progress import stage, terminal
+from pipelines.progress import stage, stop_display, terminal
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.summary import (
     TABLE_LIMIT, format_table, quarantine_by_reason, report_rows, scaled_summary, totals, totals_line, write_report_file,
@@ -160,6 +160,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
         else:
             outcomes = _report_outcomes(result)
+    stop_display()
     rows = report_rows(warehouse_path, list(by_period))
     for r in rows:
         if outcomes.get(r["source_file"]) == "re-derived" and r["status"] == "loaded":

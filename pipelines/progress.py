@@ -59,6 +59,12 @@ class _Display:
                 redirect_stderr=False,
             )
 
+    def stop(self) -> None:
+        """Stop the live display, leaving the finished bars on the screen; later stages show plain lines."""
+        if self.bars is not None:
+            self.bars.stop()
+            self.bars = None
+
     def line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
@@ -79,9 +85,14 @@ def terminal(stream: TextIO | None = None, live: bool | None = None) -> Iterator
     try:
         yield
     finally:
-        if _display.bars is not None:
-            _display.bars.stop()
+        _display.stop()
         _display = previous
+
+
+def stop_display() -> None:
+    """The stages are over (the summary comes next): stop the live display if there is one."""
+    if _display is not None:
+        _display.stop()
 
 
 def plain(done: int, total: int, unit: str, verb: str, seconds: float) -> str:
@@ -100,8 +111,9 @@ class Stage:
         self.last_line = self.last_log = self.started
         self.display = _display
         self.task = None
-        if self.display is not None and self.display.bars is not None:
-            self.task = self.display.bars.add_task(verb, total=total, unit=unit, visible=total > 0)
+        self.bars = self.display.bars if self.display is not None else None
+        if self.bars is not None:
+            self.task = self.bars.add_task(verb, total=total, unit=unit, visible=total > 0)
 
     def text(self) -> str:
         return plain(self.done, self.total, self.unit, self.verb, time.monotonic() - self.started)
@@ -113,7 +125,7 @@ class Stage:
             self.total = total
         now = time.monotonic()
         if self.task is not None:
-            self.display.bars.update(self.task, completed=done, total=self.total, visible=self.total > 0)
+            self.bars.update(self.task, completed=done, total=self.total, visible=self.total > 0)
         elif self.display is not None and now - self.last_line >= self.every and done < self.total:
             self.display.line(f"duban: {self.text()}")
             self.last_line = now
@@ -129,8 +141,8 @@ class Stage:
         if self.total <= 0:  # it turned out to have nothing to do
             return
         if self.task is not None:
-            self.display.bars.update(self.task, completed=self.done, total=self.total)
-            self.display.bars.stop_task(self.task)
+            self.bars.update(self.task, completed=self.done, total=self.total)
+            self.bars.stop_task(self.task)
         elif self.display is not None:
             self.display.line(f"duban: {self.text()}")
         if self.log is not None:
@@ -161,4 +173,4 @@ class _Quiet(Stage):
     def __init__(self, verb: str, unit: str) -> None:
         self.verb, self.total, self.unit, self.log, self.done = verb, 0, unit, None, 0
         self.started = self.last_line = self.last_log = time.monotonic()
-        self.every, self.display, self.task = interval(), None, None
+        self.every, self.display, self.task, self.bars = interval(), None, None, None

@@ -40,6 +40,7 @@ def write_corpus(raw: Path) -> int:
     raw.mkdir(parents=True)
     n = 0
     for city in CITIES:
+        (raw / city).mkdir()
         for year in YEARS:
             for quarter, words in QUARTERS.items():
                 records = sample_records(n=3, start=1)
@@ -90,10 +91,12 @@ def test_a_build_on_a_terminal_shows_a_live_bar_that_advances(corpus: Path, tmp_
             break
     os.close(master)
     assert proc.wait(timeout=60) == 0
-    screen = ANSI.sub("\n", b"".join(chunks).decode("utf-8", "replace"))
+    screen = ANSI.sub("", b"".join(chunks).decode("utf-8", "replace"))
     assert "━" in screen, screen[-3000:]  # rich's bar
-    counts = {int(m) for m in re.findall(r"\b(\d+)/300 reports", screen)}
+    counts = {int(m) for m in re.findall(r"\bscan +\S+ +(\d+)/300 +files", screen)}  # the scan reads every file
     assert len(counts) >= 2 and 300 in counts, (counts, screen[-3000:])
+    for stage in ("read", "reshape and validate", "load"):
+        assert re.search(rf"\b{stage} +\S+ +300/300 +reports", screen), stage
     assert "ETA" in screen
     assert "duban: 300 reports, " in screen  # the summary comes after the bars
 
