@@ -72,10 +72,13 @@ def build(
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
     warehouse_path = Path(warehouse or default_warehouse).resolve()
-    if not raw_dir.is_dir():
-        _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
-        return 2
     _to_stderr = as_json
+    if not raw_dir.is_dir():
+        message = f"raw directory {raw_dir} does not exist; create it or pass --raw DIR"
+        _say(f"duban: {message}")
+        if as_json:
+            print(json.dumps({"exit_status": 2, "error": message}, ensure_ascii=False), flush=True)
+        return 2
     with build_lock(work_dir(warehouse_path), _say):
         check_published(warehouse_path)
         with terminal():
@@ -440,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: loopback only)")
     serve_cmd.add_argument("--port", type=int, default=9494, help="port")
     secret = serve_cmd.add_mutually_exclusive_group()
-    secret.add_argument("--token-file", metavar="FILE", help="read the token (16+ characters) clients must present from FILE")
+    secret.add_argument("--token-file", metavar="FILE", help="read the token (16+ characters) clients must present from FILE (default: $DUBAN_TOKEN)")
     secret.add_argument("--token", help="the token on the command line, visible in ps; prefer --token-file or $DUBAN_TOKEN")
     serve_cmd.add_argument("--pg-port", type=int, metavar="P", help="also serve over PostgreSQL's protocol on port P")
     serve_cmd.add_argument("--pg-only", action="store_true", help="with --pg-port: serve only over PostgreSQL")
@@ -481,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         return dev(args.host, args.port, args.args)
     except DubanError as error:  # the warehouse, its folder or DAGSTER_HOME cannot be used: nothing was changed
         print(f"duban {args.command}: {error}", file=sys.stderr)
+        if getattr(args, "json", False):  # automation reads the refusal from stdout too
+            print(json.dumps({"exit_status": 2, "error": str(error)}, ensure_ascii=False), flush=True)
         return 2
 
 
