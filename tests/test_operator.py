@@ -220,6 +220,18 @@ def test_json_is_one_document_whose_reports_equal_dim_report(mixed) -> None:
     assert document["run_id"] in run.stdout, run.stdout + run.stderr
 
 
+def test_the_assets_report_progress_as_log_events(mixed) -> None:
+    import dagster as dg
+
+    _, built = mixed
+    run_id = json.loads(built.stdout)["run_id"]
+    with dg.DagsterInstance.from_config(str(built.home)) as instance:
+        messages = [event.user_message for event in instance.all_logs(run_id)]
+    # (no reshaping: --all reuses the reports processed by the first build)
+    for line in ("read 2/2 reports", "load 2/2 reports", "publish ", "export "):
+        assert any(m.startswith(line) for m in messages), (line, messages)
+
+
 # ---------------------------------------------------------------- duban status
 
 
