@@ -56,7 +56,7 @@ class _Display:
                 TimeRemainingColumn(),
                 console=Console(file=stream),
                 redirect_stdout=True,
-                redirect_stderr=False,
+                redirect_stderr=True,  # Dagster's console log (--verbose) prints above the bars
             )
 
     def stop(self) -> None:
