@@ -4,7 +4,7 @@ One small reporter for the scan, the Dagster assets and the CLI. A stage shows, 
 
 - on a terminal (while `duban build` holds `terminal()` open): a live rich bar with counts and ETA;
 - on anything else (cron, CI, a pipe): a plain line at most every DUBAN_PROGRESS_SECONDS
-  (default 5) and one when the stage ends, e.g. `duban: read 1,200/2,000 reports, 38 s`;
+  (default 5) and one when a stage that lasted a second or more ends, e.g. `duban: read 1,200/2,000 reports, 38 s`;
 - given a `log` function (the assets pass `context.log.info`): the same line as a log event, as often.
 
 Everything is written to stderr, so stdout keeps the summary (or the JSON document of `--json`).
@@ -143,7 +143,9 @@ class Stage:
         if self.task is not None:
             self.bars.update(self.task, completed=self.done, total=self.total)
             self.bars.stop_task(self.task)
-        elif self.display is not None:
+        elif self.display is not None and (
+            self.last_line > self.started or time.monotonic() - self.started >= min(1.0, self.every)
+        ):  # a stage over in a moment stays quiet (a refusal right after it remains the only line)
             self.display.line(f"duban: {self.text()}")
         if self.log is not None:
             self.log(self.text())

@@ -128,7 +128,8 @@ def test_a_piped_build_prints_throttled_progress_lines(piped) -> None:
     by_stage: dict[str, list[tuple]] = {}
     for stage, done, total, elapsed in lines:
         by_stage.setdefault(stage, []).append((int(done.replace(",", "")), int(total.replace(",", "")), int(elapsed)))
-    assert set(by_stage) == set(STAGES), proc.stderr
+    # stages over in less than a second (publish, export of a small warehouse) may print nothing
+    assert {"scan", "read", "reshape and validate", "load"} <= set(by_stage) <= set(STAGES), proc.stderr
     for stage, seen in by_stage.items():
         done, total, elapsed = seen[-1]
         assert done == total, (stage, seen)  # the last line says the stage is complete
