@@ -7,6 +7,7 @@ from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from assets.warehouse import WAREHOUSE_POOL, v_progress
 from pipelines.export import export_parquet
+from pipelines.progress import stage
 from pipelines.version import pipeline_version
 
 
@@ -22,7 +23,8 @@ from pipelines.version import pipeline_version
 def parquet_export(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Every table and view of the published warehouse as Parquet, period-keyed ones partitioned by period;
     only the run's periods are rewritten."""
-    counts = export_parquet(warehouse.published, context.partition_keys)
+    with stage("export", None, "tables and views", log=context.log.info) as progress:
+        counts = export_parquet(warehouse.published, context.partition_keys, progress=progress.update)
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(warehouse.published.parent / "parquet")),

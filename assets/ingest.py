@@ -9,6 +9,7 @@ from assets.partitions import period_partitions
 from assets.resources import RawDirectory, Warehouse
 from pipelines.faults import hold_point, pause_point
 from pipelines.parallel import map_chunks
+from pipelines.progress import stage
 from pipelines.raw_files import printable
 from pipelines.reports import discover_report_files
 from pipelines.staging import GONE, process_staged, stage_files
@@ -49,7 +50,9 @@ def raw_reports(
     names = [p.relative_to(root).as_posix() for p in paths]
     tasks = [(str(root), name, str(staging.root), periods) for name in names]
     changed: dict[str, str] = {}  # files chosen by the caller's scan that are gone or changed now
-    for name, (period, key, read, error) in zip(names, map_chunks(stage_files, tasks)):
+    with stage("read", len(tasks), "reports", log=context.log.info) as progress:
+        results = map_chunks(stage_files, tasks, progress=progress.update)
+    for name, (period, key, read, error) in zip(names, results):
         expected = [config.periods_of[name]] if name in config.periods_of else periods
         if config.files and (problem := changed_since_scan(period, error, expected)):
             changed[printable(name)] = problem
@@ -103,7 +106,8 @@ def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     keys = [key for period in context.partition_keys for key in staging.read_period(period)]
     fresh = [key for key in keys if not staging.has_processed(key)]
     # chunks of up to 64 reports, each validated together, spread over worker processes when there are many
-    map_chunks(process_staged, [(str(staging.root), key) for key in fresh], chunk_size=64)
+    with stage("reshape and validate", len(fresh), "reports", log=context.log.info) as progress:
+        map_chunks(process_staged, [(str(staging.root), key) for key in fresh], chunk_size=64, progress=progress.update)
     totals["reused"] = len(keys) - len(fresh)
     for key in keys:
         summary = staging.processed_summary(key)  # counts only: the rows stay on disk

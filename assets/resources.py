@@ -52,9 +52,9 @@ class Warehouse(dg.ConfigurableResource):
             ensure_schema(con)
             yield con
 
-    def publish(self) -> Path:
-        """Atomically replace the published file with the working database."""
-        return publish(self.published)
+    def publish(self, progress=None) -> Path:
+        """Atomically replace the published file with the working database; progress(bytes copied, bytes)."""
+        return publish(self.published, progress)
 
     @contextmanager
     def writing(self, say: Callable[[str], None]) -> Iterator[None]:

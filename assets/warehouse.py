@@ -10,6 +10,7 @@ from assets.resources import Warehouse
 from pipelines import checks
 from pipelines.contracts import star_tables
 from pipelines.period_load import load_period
+from pipelines.progress import stage
 from pipelines.version import pipeline_version
 
 WAREHOUSE_POOL = "duban_warehouse"
@@ -35,10 +36,10 @@ _checks = [
 ]
 
 
-def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str) -> tuple[dict, dict]:
-    """Bring one period in line with its staged files; returns (outcomes, failures) by file."""
+def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str, keys: list[str]) -> tuple[dict, dict]:
+    """Bring one period in line with its staged files (keys); returns (outcomes, failures) by file."""
     staging = warehouse.staging
-    result = load_period(con, period_key, [staging.read_processed(key) for key in staging.read_period(period_key)])
+    result = load_period(con, period_key, [staging.read_processed(key) for key in keys])
     counts = {s: sum(v == s for v in result.outcomes.values()) for s in ("loaded", "superseded", "unchanged")}
     context.log.info(
         f"{period_key}: {counts['loaded']} report(s) loaded, {counts['superseded']} superseded, "
@@ -63,12 +64,16 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
     periods = context.partition_keys
     outcomes: dict[str, str] = {}
     failures: dict[str, str] = {}
+    staged = {period_key: warehouse.staging.read_period(period_key) for period_key in periods}
     with warehouse.writing(context.log.info):
-        with warehouse.connect_working() as con:
+        with warehouse.connect_working() as con, stage(
+            "load", sum(map(len, staged.values())), "reports", log=context.log.info
+        ) as progress:
             for period_key in periods:
-                loaded, failed = _load_period(context, con, warehouse, period_key)
+                loaded, failed = _load_period(context, con, warehouse, period_key, staged[period_key])
                 outcomes.update(loaded)
                 failures.update(failed)
+                progress.advance(len(staged[period_key]))
             counts = {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES}
             period_facts = dict(
                 con.execute(
@@ -80,7 +85,9 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
             reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
             duplicates = checks.duplicate_keys(con)
             orphans = checks.orphan_references(con)
-        warehouse.publish()
+        megabytes = lambda size: -(-size >> 20)  # noqa: E731 (rounded up)
+        with stage("publish", None, "MB", log=context.log.info) as progress:
+            warehouse.publish(progress=lambda done, total: progress.update(megabytes(done), megabytes(total)))
     for table in STAR_TABLES:
         metadata = {"row_count": dg.MetadataValue.int(counts[table])}
         if table == "fact_target_progress":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -20,13 +21,19 @@ from pipelines.migrate import SCHEMA_VERSION
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
 from pipelines.publish import work_dir, working_path
 from pipelines.version import pipeline_version
+from pipelines.progress import stage, stop_display, terminal
 from pipelines.runs import reap_dead_runs, run_tags
-from pipelines.summary import format_table, report_rows
+from pipelines.summary import (
+    TABLE_LIMIT, format_table, quarantine_by_reason, report_rows, scaled_summary, totals, totals_line, write_report_file,
+)
 from pipelines.working import check_published, check_working_free, keep_modified_published, open_error, verify_working
 
 
+_to_stderr = False  # --json: stdout holds only the JSON document
+
+
 def _say(message: str) -> None:
-    print(message, flush=True)
+    print(message, file=sys.stderr if _to_stderr else sys.stdout, flush=True)
 
 
 def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[str]]:
@@ -35,42 +42,63 @@ def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[st
     previous, warning = load_states(cache)
     if warning:
         _say(f"duban: {warning}")
-    states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging")  # staged: the run reads them once
+    with stage("scan", None, "files") as progress:  # staged: the run reads them once
+        states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging", progress=progress.update)
     for name in changes.skipped:
         _say(f"  skipped {raw_dir / name}: not a report (a lock, thumbnail, backup or system file)")
     save_states(cache, states)
     refused = [f"{raw_dir / name}: {state.error}" for name, state in sorted(states.items()) if state.error]
-    return states, refused
+    return states, refused, changes.skipped
 
 
-def build(raw: str | None, warehouse: str | None, verbose: bool = False, everything: bool = False) -> int:
+def build(
+    raw: str | None,
+    warehouse: str | None,
+    verbose: bool = False,
+    everything: bool = False,
+    as_json: bool = False,
+    report_file: str | None = None,
+) -> int:
     """Materialize the asset graph for every period found under the raw directory; returns the exit status.
 
     One build at a time per warehouse: a second one waits for the first (a lock in the warehouse's .work
     folder, taken before anything is read or Dagster's instance is opened). Problems with the warehouse
     file, its folder or DAGSTER_HOME are raised as DubanError before anything is written.
+    Progress goes to stderr; the summary to stdout, or with as_json one JSON document (messages to stderr).
     """
+    global _to_stderr
     from assets.resources import configured_paths
 
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
     warehouse_path = Path(warehouse or default_warehouse).resolve()
+    _to_stderr = as_json
     if not raw_dir.is_dir():
-        _say(f"duban: raw directory {raw_dir} does not exist; create it or pass --raw DIR")
+        message = f"raw directory {raw_dir} does not exist; create it or pass --raw DIR"
+        _say(f"duban: {message}")
+        if as_json:
+            print(json.dumps({"exit_status": 2, "error": message}, ensure_ascii=False), flush=True)
         return 2
     with build_lock(work_dir(warehouse_path), _say):
         check_published(warehouse_path)
-        return _build_locked(raw_dir, warehouse_path, verbose, everything)
+        with terminal():
+            status, document = _build_locked(raw_dir, warehouse_path, verbose, everything)
+    if report_file:
+        write_report_file(Path(report_file), document["reports"])
+    if as_json:
+        print(json.dumps(document, ensure_ascii=False, indent=1, default=str), flush=True)
+    return status
 
 
-def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> int:
+def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> tuple[int, dict]:
+    """Scan, plan, run and summarise; returns the exit status and the build's account (the --json document)."""
     from assets.definitions import BUILD_JOB, make_definitions
     from assets.ingest import changed_files
     from assets.partitions import period_partitions
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     _say(f"duban: reading reports under {raw_dir}")
-    states, refused = _scan(raw_dir, warehouse_path)
+    states, refused, skipped = _scan(raw_dir, warehouse_path)
     for message in refused:
         _say(f"  refused {message}")
     by_period = periods_to_build(states, warehouse_path, everything)
@@ -105,11 +133,13 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     still_failed = failed_reports(warehouse_path, list(by_period))
     for source_file, error in still_failed:
         _say(f"  failed {source_file} (unchanged since an earlier build): {error}")
-    for source_file in removed_files(states, warehouse_path):
+    removed = removed_files(states, warehouse_path)
+    for source_file in removed:
         _say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
     failed_runs: list[str] = []
     changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
     outcomes: dict[str, str] = {}
+    run_id = None
     stale = stale_reports(warehouse_path)
     if stale:
         _say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
@@ -130,35 +160,63 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
             raise_on_error=False,
         )
         changed = changed_files(result)
+        run_id = result.run_id
         if not result.success:
             failed_runs.append(result.run_id)
             _say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
         else:
             outcomes = _report_outcomes(result)
+    stop_display()
     rows = report_rows(warehouse_path, list(by_period))
-    table = [
-        [
-            r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"],
-            "re-derived" if outcomes.get(r["source_file"]) == "re-derived" and r["status"] == "loaded" else r["status"],
-            r["source_file"],
+    for r in rows:
+        if outcomes.get(r["source_file"]) == "re-derived" and r["status"] == "loaded":
+            r["status"] = "re-derived"
+    if rows and (verbose or len(rows) <= TABLE_LIMIT):
+        table = [
+            [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]
+            for r in rows
         ]
-        for r in rows
-    ]
-    if table:
         _say("")
         _say(format_table(["publisher", "period", "read", "accepted", "quarantined", "status", "file"], table))
+    reasons = quarantine_by_reason(warehouse_path, [r["source_file"] for r in rows])
+    if rows:
+        _say("")
+        for line in scaled_summary(rows, reasons):
+            _say(line)
     failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
         _say(f"  failed {r['source_file']}: {r['error']}")
     for name, reason in changed.items():
         _say(f"  failed {name}: {reason}")
     _say(f"\nduban: warehouse {warehouse_path}")
+    total = totals(rows)
+    rederived = sum(r["status"] == "re-derived" for r in rows)
+    _say(f"duban: {totals_line(total)}" + (f", {rederived} re-derived" if rederived else ""))
     failed_reports_now = len(failed) + len(still_failed) + len(changed)
     problems = len(refused) + failed_reports_now + len(failed_runs)
     if problems:
         _say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")
-        return 1
-    return 0
+    document = {
+        "warehouse": str(warehouse_path),
+        "raw": str(raw_dir),
+        "run_id": run_id,
+        "failed_run_ids": failed_runs,
+        "pipeline_version": pipeline_version(),
+        "exit_status": 1 if problems else 0,
+        "periods_built": list(by_period),
+        "totals": {**total, "re_derived": rederived, "unchanged_elsewhere": unchanged, "refused_files": len(refused)},
+        "reports": [
+            {**r, "outcome": outcomes.get(r["source_file"], r["status"]) if r["status"] != "failed" else "failed"}
+            for r in rows
+        ],
+        "quarantine_by_reason": [{"reason": reason, "records": n, "reports": k} for reason, n, k in reasons],
+        "refused": refused,
+        "skipped": skipped,
+        "failed_unchanged": [{"source_file": f, "error": e} for f, e in still_failed],
+        "changed_during_build": [{"source_file": f, "error": e} for f, e in changed.items()],
+        "removed": removed,
+    }
+    return (1 if problems else 0), document
 
 
 def _report_outcomes(result) -> dict[str, str]:
@@ -262,17 +320,74 @@ def serve_command(
     return 0
 
 
-def dev(extra: list[str]) -> int:
+def workspace_file() -> Path:
+    """The repository's workspace.yaml, found from the installed package (so `duban dev` works from any folder)."""
+    import pipelines
+
+    return Path(pipelines.__file__).resolve().parent.parent / "workspace.yaml"
+
+
+def dev(host: str, port: int, extra: list[str]) -> int:
     """Start `dagster dev` on this project with duban's Dagster home, so `duban build` runs show up."""
     home = dagster_home()
-    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    if not Path(dagster).exists():
+        dagster = shutil.which("dagster") or dagster
+    workspace = workspace_file()
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
     _say(f"duban: DAGSTER_HOME={home}")
-    os.execv(dagster, [dagster, "dev", "-w", "workspace.yaml", *extra])
+    _say(f"duban: Dagster UI at http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port} (workspace {workspace})")
+    os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port), *extra])
     return 0  # not reached
+
+
+def status_command(warehouse: str | None, as_json: bool) -> int:
+    """What the published warehouse holds: periods, publishers, last build, failed and superseded files, quarantine."""
+    from assets.resources import configured_paths
+    from pipelines.status import format_status, warehouse_status
+
+    path = Path(warehouse or configured_paths()[1]).resolve()
+    if not path.exists():
+        print(f"duban status: no warehouse at {path}; `duban build` creates it", file=sys.stderr)
+        return 1
+    try:
+        held = warehouse_status(path)
+    except duckdb.Error as error:
+        raise open_error(path, error) from None
+    if as_json:
+        print(json.dumps(held, ensure_ascii=False, indent=1, default=str))
+    else:
+        _say(format_status(held))
+    return 0
+
+
+def version_text() -> str:
+    """`duban 0.1.0 (pipeline 1a2b…)`: the installed distribution's version and the pipeline version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("duban")
+    except PackageNotFoundError:
+        installed = "unknown"
+    return f"duban {installed} (pipeline {pipeline_version()})"
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default unless it has none (or its help names it already)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors on one line: what is wrong and where to find the usage."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -288,44 +403,77 @@ def _row_count(text: str) -> int:
     return count
 
 
+WAREHOUSE_HELP = "DuckDB file (default: $DUBAN_WAREHOUSE, else warehouse/duban.duckdb)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="duban", description="Responsibility-target progress reports → DuckDB warehouse.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    build_cmd = commands.add_parser("build", help="build the warehouse from the reports in the raw directory")
-    build_cmd.add_argument("--raw", metavar="DIR", help="raw reports folder (default: $DUBAN_RAW or raw/)")
-    build_cmd.add_argument(
-        "--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)"
+    parser = _Parser(
+        prog="duban",
+        description="Responsibility-target progress reports → DuckDB warehouse.",
+        epilog="environment: DUBAN_RAW, DUBAN_WAREHOUSE, DAGSTER_HOME (default .dagster/ in the current folder), "
+        "DUBAN_WORKERS, DUBAN_PROGRESS_SECONDS (see each command's --help)",
     )
-    build_cmd.add_argument("--verbose", action="store_true", help="show Dagster's step-by-step log")
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(dest="command", required=True)
+    build_cmd = commands.add_parser(
+        "build",
+        help="build the warehouse from the reports in the raw directory",
+        description="Build the warehouse from the reports in the raw directory. Progress goes to stderr "
+        "(a live bar on a terminal, else a line every $DUBAN_PROGRESS_SECONDS seconds, default 5); "
+        "reading and reshaping use $DUBAN_WORKERS worker processes (default one per core); "
+        "Dagster's run history is kept in $DAGSTER_HOME (default .dagster/ in the current folder).",
+    )
+    build_cmd.add_argument("--raw", metavar="DIR", help="raw reports folder (default: $DUBAN_RAW, else raw/)")
+    build_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    build_cmd.add_argument(
+        "--verbose", action="store_true", help="show Dagster's step-by-step log and one summary line per report"
+    )
+    build_cmd.add_argument(
+        "--json", action="store_true", help="print one JSON document (totals, per-report results, run id) on stdout; messages go to stderr"
+    )
+    build_cmd.add_argument("--report-file", metavar="PATH", help="also write one CSV row per report built to PATH")
     build_cmd.add_argument(
         "--all", action="store_true", help="rebuild every period, not only those with new or changed files"
     )
     sql_cmd = commands.add_parser("sql", help="run a query read-only against the published warehouse")
     sql_cmd.add_argument("query", nargs="?", help="the SQL to run (or use --file)")
     sql_cmd.add_argument("--file", "-f", metavar="FILE", help="read the SQL from FILE, e.g. warehouse/queries/stale_reports.sql")
-    sql_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
-    sql_cmd.add_argument("--max-rows", type=_row_count, default=200, help="rows to print at most (default 200)")
+    sql_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    sql_cmd.add_argument("--max-rows", type=_row_count, default=200, help="rows to print at most")
     sql_cmd.add_argument(
         "--allow-files", action="store_true", help="let the query read files (read_csv, read_parquet …); it still cannot write"
     )
     serve_cmd = commands.add_parser("serve", help="serve the published warehouse read-only over DuckDB's Quack protocol")
-    serve_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
-    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)")
-    serve_cmd.add_argument("--port", type=int, default=9494, help="port (default 9494)")
+    serve_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1: loopback only)")
+    serve_cmd.add_argument("--port", type=int, default=9494, help="port")
     secret = serve_cmd.add_mutually_exclusive_group()
-    secret.add_argument("--token-file", metavar="FILE", help="read the token (16+ characters) clients must present from FILE")
+    secret.add_argument("--token-file", metavar="FILE", help="read the token (16+ characters) clients must present from FILE (default: $DUBAN_TOKEN)")
     secret.add_argument("--token", help="the token on the command line, visible in ps; prefer --token-file or $DUBAN_TOKEN")
     serve_cmd.add_argument("--pg-port", type=int, metavar="P", help="also serve over PostgreSQL's protocol on port P")
     serve_cmd.add_argument("--pg-only", action="store_true", help="with --pg-port: serve only over PostgreSQL")
     migrate_cmd = commands.add_parser("migrate", help="say what the next build would migrate or re-derive")
     migrate_cmd.add_argument("--check", action="store_true", required=True, help="only report (the build itself migrates)")
-    migrate_cmd.add_argument("--warehouse", metavar="FILE", help="DuckDB file (default: $DUBAN_WAREHOUSE or warehouse/duban.duckdb)")
-    dev_cmd = commands.add_parser("dev", help="open the Dagster UI (dagster dev) with duban's Dagster home")
-    dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="passed on to dagster dev")
+    migrate_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    status_cmd = commands.add_parser(
+        "status", help="say what the published warehouse holds: periods, publishers, last build, failures, quarantine"
+    )
+    status_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    status_cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    dev_cmd = commands.add_parser(
+        "dev",
+        help="open the Dagster UI (dagster dev) with duban's Dagster home",
+        description="Run `dagster dev` on duban's workspace from any folder, with DAGSTER_HOME "
+        "(default .dagster/ in the current folder) so runs of `duban build` show up; "
+        "the code location reads $DUBAN_RAW and $DUBAN_WAREHOUSE. Anything after -- goes to dagster dev.",
+    )
+    dev_cmd.add_argument("--host", default="127.0.0.1", help="address the UI listens on")
+    dev_cmd.add_argument("--port", type=int, default=3000, help="port the UI listens on")
+    dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="after --: passed on to dagster dev")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            return build(args.raw, args.warehouse, args.verbose, args.all)
+            return build(args.raw, args.warehouse, args.verbose, args.all, args.json, args.report_file)
         if args.command == "serve":
             if args.pg_only and args.pg_port is None:
                 serve_cmd.error("--pg-only needs --pg-port P")
@@ -336,9 +484,13 @@ def main(argv: list[str] | None = None) -> int:
             return migrate_check(args.warehouse)
         if args.command == "sql":
             return sql(args.query, args.file, args.warehouse, args.max_rows, sql_cmd, args.allow_files)
-        return dev(args.args)
+        if args.command == "status":
+            return status_command(args.warehouse, args.json)
+        return dev(args.host, args.port, args.args)
     except DubanError as error:  # the warehouse, its folder or DAGSTER_HOME cannot be used: nothing was changed
         print(f"duban {args.command}: {error}", file=sys.stderr)
+        if getattr(args, "json", False):  # automation reads the refusal from stdout too
+            print(json.dumps({"exit_status": 2, "error": str(error)}, ensure_ascii=False), flush=True)
         return 2
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -77,7 +78,12 @@ def _remove_old_versions(versions: Path, current: Path, grace_seconds: float) ->
             shutil.rmtree(version, ignore_errors=True)
 
 
-def export_parquet(published: Path, periods: list[str] | None = None, grace_seconds: float | None = None) -> dict[str, int]:
+def export_parquet(
+    published: Path,
+    periods: list[str] | None = None,
+    grace_seconds: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
     """Write a complete new Parquet export beside the published file and point parquet/ at it; returns rows per table or view.
 
     Each export is a folder of its own under .parquet-versions/, and parquet/ is a symbolic link
@@ -88,6 +94,7 @@ def export_parquet(published: Path, periods: list[str] | None = None, grace_seco
     the previous export, so adding a quarter costs the same whatever the history. The rest are
     small and written whole as <name>.parquet. Older exports are removed after grace_seconds
     (DUBAN_PARQUET_GRACE_SECONDS, default 600) so that readers still on them can finish.
+    progress, if given, is called with (tables and views written, tables and views to write).
     """
     if grace_seconds is None:
         grace_seconds = float(os.environ.get("DUBAN_PARQUET_GRACE_SECONDS", "600"))
@@ -103,7 +110,9 @@ def export_parquet(published: Path, periods: list[str] | None = None, grace_seco
         known = dict(con.execute("SELECT period_key, year FROM dim_period").fetchall())
         chosen = sorted(known) if periods is None or previous is None else sorted(p for p in periods if p in known)
         years = sorted({known[p] for p in chosen})
-        for name, columns in objects.items():
+        for done, (name, columns) in enumerate(objects.items()):
+            if progress is not None:
+                progress(done, len(objects))
             # literal lists (period keys and years come from dim_period) so DuckDB pushes the filters down;
             # plan_year partitions the views' windows, so filtering on it first keeps the work to those years
             period_list = ", ".join(_text_literal(p) for p in chosen) or "NULL"
@@ -128,6 +137,8 @@ def export_parquet(published: Path, periods: list[str] | None = None, grace_seco
                     f"COPY export_rows TO {_literal(version / name)} (FORMAT parquet, PARTITION_BY ({column}), OVERWRITE_OR_IGNORE)"
                 )
             _carry_over(previous, version, name, column, keep)
+    if progress is not None:
+        progress(len(objects), len(objects))
     (version / "_export.json").write_text(
         json.dumps({"published": str(published), "periods_written": chosen, "written_at": time.time()}), encoding="utf-8"
     )

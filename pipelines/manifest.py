@@ -9,6 +9,7 @@ import zlib
 from stat import S_ISREG
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from pipelines.atomic import write_text_atomic
 from pipelines.errors import DubanError, UnreadableFile
@@ -83,7 +84,10 @@ def _refused(reason: str) -> FileState:
 
 
 def scan_raw(
-    root: Path, previous: dict[str, FileState], staging_root: Path | None = None
+    root: Path,
+    previous: dict[str, FileState],
+    staging_root: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, FileState], Changes]:
     """The state of every file under root and the changes against previous.
 
@@ -92,6 +96,7 @@ def scan_raw(
     read in worker processes when there are many. A file whose name is not UTF-8 or that cannot
     be read gets a state with only the reason, under its printable name; junk files are skipped.
     With staging_root, the reports read are staged there for the run that follows (parsed once).
+    progress, if given, is called with (files read, files to read) as the new and changed files are read.
     """
     states: dict[str, FileState] = {}
     changes = Changes()
@@ -124,7 +129,11 @@ def scan_raw(
             continue
         to_read.append(name)
     staging = str(staging_root) if staging_root else None
-    for name, state in map_chunks(identify_files, [(str(root), name, staging) for name in to_read]):
+    tasks = [(str(root), name, staging) for name in to_read]
+    if progress is not None:
+        progress(0, len(tasks))
+    read = map_chunks(identify_files, tasks, progress=None if progress is None else lambda done: progress(done, len(tasks)))
+    for name, state in read:
         states[name] = state
         (changes.changed if name in previous else changes.added).append(name)
     changes.removed = sorted(set(previous) - set(states))

@@ -23,14 +23,39 @@ def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-def map_chunks(function: Callable[[list[T]], list[R]], items: Sequence[T], chunk_size: int = 32) -> list[R]:
+def _counted(chunks: list[list[T]]) -> list[tuple[int, list[T]]]:
+    """Each chunk with the number of items up to and including it."""
+    done, out = 0, []
+    for chunk in chunks:
+        done += len(chunk)
+        out.append((done, chunk))
+    return out
+
+
+def map_chunks(
+    function: Callable[[list[T]], list[R]],
+    items: Sequence[T],
+    chunk_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> list[R]:
     """function applied to chunks of items, in worker processes when there are enough items; results in order.
 
-    function must be a module-level function (it is sent to the workers by name).
+    function must be a module-level function (it is sent to the workers by name). progress, if given,
+    is called with the number of items done after each chunk (then a few items run serially chunk by chunk).
     """
     count = workers()
+    results: list[R] = []
     if count == 1 or len(items) < MIN_ITEMS:
-        return function(list(items))
+        if progress is None:
+            return function(list(items))
+        for done, chunk in _counted(chunked(items, chunk_size)):
+            results.extend(function(chunk))
+            progress(done)
+        return results
     chunks = chunked(items, chunk_size)
     with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return [result for part in pool.map(function, chunks) for result in part]
+        for (done, _), part in zip(_counted(chunks), pool.map(function, chunks)):
+            results.extend(part)
+            if progress is not None:
+                progress(done)
+    return results

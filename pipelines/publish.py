@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 
@@ -39,11 +40,12 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def publish(published: Path) -> Path:
+def publish(published: Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """Checkpoint the working database and rename a complete copy over the published file.
 
     Readers that opened the old file keep reading it; readers that open the path afterwards see the new
     one. Nothing ever sees a half-written file: the copy is complete and synced before the rename.
+    progress, if given, is called with (bytes copied, bytes to copy).
     """
     working = working_path(published)
     with duckdb.connect(str(working)) as con:
@@ -52,7 +54,8 @@ def publish(published: Path) -> Path:
         leftover.unlink(missing_ok=True)  # from a publish that was killed halfway
     staging = published.with_name(f".{published.name}.publishing-{os.getpid()}")
     with staging.open("wb") as f:
-        sha256 = copy_hashing(working, f)
+        size = working.stat().st_size
+        sha256 = copy_hashing(working, f, None if progress is None else lambda done: progress(done, size))
         f.flush()
         os.fsync(f.fileno())
     pause_point("publish")  # the new copy is complete but not yet renamed over the published file

@@ -17,7 +17,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import duckdb
 
@@ -35,13 +35,20 @@ def wal_path(database: Path) -> Path:
     return database.with_name(database.name + ".wal")
 
 
-def copy_hashing(source: Path, target: BinaryIO) -> str:
-    """Copy source into the open file target; returns the sha256 of the bytes copied."""
+def copy_hashing(source: Path, target: BinaryIO, progress: Callable[[int], None] | None = None) -> str:
+    """Copy source into the open file target; returns the sha256 of the bytes copied.
+
+    progress, if given, is called with the bytes copied so far after each MB.
+    """
     digest = hashlib.sha256()
+    copied = 0
     with source.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
             target.write(chunk)
+            copied += len(chunk)
+            if progress is not None:
+                progress(copied)
     return digest.hexdigest()
 
 
