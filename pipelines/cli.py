@@ -263,7 +263,13 @@ def report(warehouse: str | None, publisher: str | None, period: str | None, out
     from pipelines.briefing import write_briefings
 
     path = Path(warehouse or configured_paths()[1]).resolve()
-    written = write_briefings(path, publisher, period, Path(out).resolve() if out else None, pdf)
+    try:
+        written = write_briefings(path, publisher, period, Path(out).resolve() if out else None, pdf)
+    except duckdb.Error as error:
+        if isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
+            raise open_error(path, error) from None
+        print(f"duban report: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     if not written:
         print(f"duban report: no facts in {path} for {publisher or 'any publisher'} {period or ''}".rstrip(), file=sys.stderr)
         return 1
