@@ -281,6 +281,8 @@ def test_the_page_renders_in_chromium(chromium, pages, tmp_path) -> None:
         png = tmp_path / f"{element_id}.png"
         screenshot(chromium, part, png, width, height)
         assert non_white_pixels(png) >= at_least, element_id
+        if os.environ.get("DUBAN_UPDATE_DOCS") and element_id == "chart-trend":
+            shutil.copy(png, REPO / "docs" / "briefing-trend.png")
 
 
 def test_chinese_glyphs_render_not_tofu(chromium, tmp_path) -> None:
@@ -306,3 +308,17 @@ def test_the_pdf_holds_the_headline(chromium, history, tmp_path) -> None:
     text = subprocess.run(["pdftotext", str(tmp_path / "b.pdf"), "-"], capture_output=True, text=True, check=True).stdout
     (targets,) = run.query("SELECT targets FROM v_period_summary WHERE period_key = '2021Q4'")[0]
     assert f"列入本次督查通报的任务共{targets}项" in re.sub(r"\s+", "", text)
+
+
+def test_the_asset_shows_the_headline_and_behind_list_in_its_metadata(history) -> None:
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    run, _ = history
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(run.home))) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("briefing_reports"))
+    metadata = event.asset_materialization.metadata
+    summary = metadata["summary"].value
+    assert f"**{PUBLISHER} 2021Q4**：列入本次督查通报的任务共54项。" in summary  # one run built all four periods
+    assert "| 76 |" in summary and "| 62 |" in summary  # the behind list
+    assert set(metadata["pages"].value) == {f"{PUBLISHER} {p}" for p in PERIODS}
