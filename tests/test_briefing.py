@@ -208,6 +208,7 @@ def hostile(tmp_path_factory) -> Path:
     records = seed_records()
     records[0] = replace(records[0], target_text=SCRIPT, on_schedule="否")
     records[1] = replace(records[1], progress_text=IMG, on_schedule="否")
+    records[2] = replace(records[2], on_schedule="基本达到")  # progress_status other: listed with the behind
     write_text(raw / "heze-2021-Q1.txt", f"{PUBLISHER}2021年经济社会发展责任目标第一季度工作推进情况一览表", records)
     run = run_build(raw, root / "duban.duckdb", root / "home")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -221,6 +222,10 @@ def test_report_text_with_markup_renders_as_text(hostile) -> None:
     assert tree.xpath("//script") == [] and tree.xpath("//img") == []
     cells = [td.text_content() for td in tree.xpath("//table[@id='behind-table']//td")]
     assert SCRIPT in cells and IMG in cells
+    head = fields(tree, "headline-text")
+    assert (head["behind"], head["other"], head["other_pct"]) == ("2", "1", "1.9")
+    assert "其它1项、占比1.9%" in tree.get_element_by_id("headline-text").text_content()
+    assert "基本达到" in cells and fields(tree, "behind") == {"behind_total": "3", "behind_other": "1"}
 
 
 @pytest.fixture(scope="module")
