@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from assets.automation import daily_catch_up, quarterly_review, raw_directory_sensor
+from assets.briefing import briefing_reports
 from assets.exports import parquet_export
 from assets.ingest import raw_reports, tidy_records
 from assets.jobs import BUILD_JOB, build_job
@@ -19,7 +20,7 @@ def make_definitions(raw_dir: str | os.PathLike | None = None, warehouse: str | 
     """duban's definitions for a raw directory and warehouse file (defaults: DUBAN_RAW, DUBAN_WAREHOUSE)."""
     default_raw, default_warehouse = configured_paths()
     return dg.Definitions(
-        assets=[raw_reports, tidy_records, star_schema, v_progress, parquet_export],
+        assets=[raw_reports, tidy_records, star_schema, v_progress, parquet_export, briefing_reports],
         jobs=[build_job],
         sensors=[raw_directory_sensor],
         schedules=[daily_catch_up, quarterly_review],

@@ -320,6 +320,27 @@ def serve_command(
     return 0
 
 
+def report(warehouse: str | None, publisher: str | None, period: str | None, out: str | None, pdf: bool) -> int:
+    """Write the quarterly briefing (HTML, and PDF with --pdf) from the published warehouse."""
+    from assets.resources import configured_paths
+    from pipelines.briefing import write_briefings
+
+    path = Path(warehouse or configured_paths()[1]).resolve()
+    try:
+        written = write_briefings(path, publisher, period, Path(out).resolve() if out else None, pdf)
+    except duckdb.Error as error:
+        if isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
+            raise open_error(path, error) from None
+        print(f"duban report: {str(error).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    if not written:
+        print(f"duban report: no facts in {path} for {publisher or 'any publisher'} {period or ''}".rstrip(), file=sys.stderr)
+        return 1
+    for briefing, page in written:
+        _say(f"{briefing.publisher} {briefing.period_key}: {page}" + (f" and {page.with_suffix('.pdf').name}" if pdf else ""))
+    return 0
+
+
 def workspace_file() -> Path:
     """The repository's workspace.yaml, found from the installed package (so `duban dev` works from any folder)."""
     import pipelines
@@ -460,6 +481,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     status_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
     status_cmd.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    report_cmd = commands.add_parser("report", help="write the quarterly briefing (督查通报) as HTML, and PDF with --pdf")
+    report_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    report_cmd.add_argument("--publisher", metavar="NAME", help="only this publisher (default: every publisher)")
+    report_cmd.add_argument("--period", metavar="KEY", help="this period, e.g. 2021Q3 (default: each publisher's latest)")
+    report_cmd.add_argument("--out", metavar="PATH", help="a .html file for one briefing, or a folder (default: warehouse/reports/)")
+    report_cmd.add_argument("--pdf", action="store_true", help="also print a PDF beside each page (needs Chromium)")
     dev_cmd = commands.add_parser(
         "dev",
         help="open the Dagster UI (dagster dev) with duban's Dagster home",
@@ -482,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "migrate":
             return migrate_check(args.warehouse)
+        if args.command == "report":
+            return report(args.warehouse, args.publisher, args.period, args.out, args.pdf)
         if args.command == "sql":
             return sql(args.query, args.file, args.warehouse, args.max_rows, sql_cmd, args.allow_files)
         if args.command == "status":

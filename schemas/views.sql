@@ -136,3 +136,65 @@ SELECT n.publisher, n.plan_year, n.target_no,
 FROM dim_target n
 JOIN dim_target o ON o.publisher = n.publisher AND o.plan_year = n.plan_year AND o.target_no = n.target_no
                  AND o.version = n.version - 1;
+
+-- The quarterly briefing (督查通报, pipelines/briefing/) prints these views' numbers; BI tools can query the same.
+CREATE OR REPLACE VIEW v_period_summary AS
+WITH counts AS (
+    SELECT v.publisher, v.period_key, p.year, p.quarter, p.end_date AS period_end,
+           count(*) AS targets,
+           count(*) FILTER (WHERE v.progress_status = 'completed') AS completed,
+           count(*) FILTER (WHERE v.progress_status = 'ahead') AS ahead,
+           count(*) FILTER (WHERE v.progress_status = 'on_schedule') AS at_schedule,
+           count(*) FILTER (WHERE v.progress_status = 'behind') AS behind,
+           count(*) FILTER (WHERE v.progress_status = 'other') AS other,
+           count(*) FILTER (WHERE v.on_schedule) AS on_schedule_count
+    FROM v_progress v JOIN dim_period p USING (period_key)
+    GROUP BY v.publisher, v.period_key, p.year, p.quarter, p.end_date
+), shares AS (
+    SELECT *,
+           round(100.0 * completed / targets, 1) AS completed_pct,
+           round(100.0 * ahead / targets, 1) AS ahead_pct,
+           round(100.0 * at_schedule / targets, 1) AS at_schedule_pct,
+           round(100.0 * behind / targets, 1) AS behind_pct,
+           round(100.0 * other / targets, 1) AS other_pct,
+           round(100.0 * on_schedule_count / targets, 1) AS on_schedule_pct
+    FROM counts
+)
+SELECT publisher, period_key, year, quarter, period_end, targets,
+       completed, completed_pct, ahead, ahead_pct, at_schedule, at_schedule_pct,
+       behind, behind_pct, other, other_pct, on_schedule_count, on_schedule_pct,
+       lag(period_key) OVER previous AS previous_period_key,
+       lag(targets) OVER previous AS previous_targets,
+       lag(on_schedule_count) OVER previous AS previous_on_schedule_count,
+       lag(on_schedule_pct) OVER previous AS previous_on_schedule_pct,
+       lag(behind) OVER previous AS previous_behind,
+       on_schedule_count - lag(on_schedule_count) OVER previous AS on_schedule_count_change,
+       round(on_schedule_pct - lag(on_schedule_pct) OVER previous, 1) AS on_schedule_pct_change,
+       behind - lag(behind) OVER previous AS behind_change
+FROM shares
+WINDOW previous AS (PARTITION BY publisher ORDER BY period_end);
+
+CREATE OR REPLACE VIEW v_overdue_targets AS
+SELECT v.publisher, v.period_key, v.target_no, v.target_text, v.leader_name, v.lead_department,
+       v.deadline_text, v.deadline_date, p.end_date AS period_end, v.progress_text, v.status_text, v.progress_status
+FROM v_progress v JOIN dim_period p USING (period_key)
+WHERE v.deadline_date < p.end_date AND v.progress_status <> 'completed';
+
+CREATE OR REPLACE VIEW v_report_quality AS
+SELECT publisher, period_key,
+       count(*) FILTER (WHERE status = 'loaded') AS files_loaded,
+       count(*) FILTER (WHERE status = 'superseded') AS files_superseded,
+       count(*) FILTER (WHERE status = 'failed') AS files_failed,
+       coalesce(sum(records_read) FILTER (WHERE status = 'loaded'), 0) AS records_read,
+       coalesce(sum(accepted) FILTER (WHERE status = 'loaded'), 0) AS accepted,
+       coalesce(sum(quarantined) FILTER (WHERE status = 'loaded'), 0) AS quarantined
+FROM dim_report
+WHERE publisher IS NOT NULL AND period_key IS NOT NULL
+GROUP BY publisher, period_key;
+
+CREATE OR REPLACE VIEW v_quarantine_reasons AS
+SELECT r.publisher, r.period_key, q.reason, count(*) AS records,
+       string_agg(DISTINCT q.source_file, '、' ORDER BY q.source_file) AS source_files
+FROM quarantine q JOIN dim_report r USING (report_key)
+WHERE r.status = 'loaded'
+GROUP BY r.publisher, r.period_key, q.reason;

@@ -13,7 +13,7 @@ from assets.partitions import period_partitions
 from assets.warehouse import STAR_TABLES, WAREHOUSE_POOL
 from tests.conftest import REPO
 
-EXPECTED_ASSETS = {"raw_reports", "tidy_records", "v_progress", "parquet_export", *STAR_TABLES}
+EXPECTED_ASSETS = {"raw_reports", "tidy_records", "v_progress", "parquet_export", "briefing_reports", *STAR_TABLES}
 
 
 def test_workspace_loads_like_dagster_dev(tmp_path: Path) -> None:
