@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -13,12 +12,11 @@ from dagster_duckdb import DuckDBResource
 
 from pipelines.load import ensure_schema
 from pipelines.lock import build_lock
+from pipelines.settings import DEFAULT_RAW_DIR, DEFAULT_WAREHOUSE, configured_paths  # noqa: F401 (re-exported)
 from pipelines.publish import prepare_working, publish, work_dir, working_path
 from pipelines.working import check_working_free, keep_modified_published, verify_working
 from pipelines.staging import StagingArea
 
-DEFAULT_RAW_DIR = "raw"
-DEFAULT_WAREHOUSE = "warehouse/duban.duckdb"
 
 
 class RawDirectory(dg.ConfigurableResource):
@@ -69,8 +67,3 @@ class Warehouse(dg.ConfigurableResource):
                     say(message)
             check_working_free(working_path(self.published))
             yield
-
-
-def configured_paths() -> tuple[str, str]:
-    """The raw directory and warehouse file from the environment, or duban's defaults."""
-    return os.environ.get("DUBAN_RAW", DEFAULT_RAW_DIR), os.environ.get("DUBAN_WAREHOUSE", DEFAULT_WAREHOUSE)

@@ -67,7 +67,7 @@ def build(
     Progress goes to stderr; the summary to stdout, or with as_json one JSON document (messages to stderr).
     """
     global _to_stderr
-    from assets.resources import configured_paths
+    from pipelines.settings import configured_paths
 
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
@@ -92,11 +92,6 @@ def build(
 
 def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> tuple[int, dict]:
     """Scan, plan, run and summarise; returns the exit status and the build's account (the --json document)."""
-    from assets.definitions import BUILD_JOB, make_definitions
-    from assets.ingest import changed_files
-    from assets.partitions import period_partitions
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-
     _say(f"duban: reading reports under {raw_dir}")
     states, refused, skipped = _scan(raw_dir, warehouse_path)
     for message in refused:
@@ -113,14 +108,19 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         if restored:
             _say(restored)
         check_working_free(working)
-    with setting_up_instance() as instance:
-        for run_id in reap_dead_runs(instance):
-            _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
-        known = instance.get_dynamic_partitions(period_partitions.name)
-        new = [key for key in by_period if key not in known]
-        if new:
-            instance.add_dynamic_partitions(period_partitions.name, new)
-        order = instance.get_dynamic_partitions(period_partitions.name)
+    order: list[str] = []
+    dagster_home()  # an unusable DAGSTER_HOME is said on every build, even one with nothing to do
+    if by_period:  # nothing to build: Dagster is not even imported
+        from assets.partitions import period_partitions
+
+        with setting_up_instance() as instance:
+            for run_id in reap_dead_runs(instance):
+                _say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
+            known = instance.get_dynamic_partitions(period_partitions.name)
+            new = [key for key in by_period if key not in known]
+            if new:
+                instance.add_dynamic_partitions(period_partitions.name, new)
+            order = instance.get_dynamic_partitions(period_partitions.name)
     if by_period:
         # a run covers a range of partitions: every period in it is brought in line with its complete file list
         positions = sorted(order.index(key) for key in by_period)
@@ -144,6 +144,10 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     if stale:
         _say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
     if by_period:
+        from assets.definitions import BUILD_JOB, make_definitions
+        from assets.ingest import changed_files
+        from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
         job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
         first, last = order[positions[0]], order[positions[-1]]
         files = [name for names in by_period.values() for name in names]
@@ -230,7 +234,7 @@ def _report_outcomes(result) -> dict[str, str]:
 
 def migrate_check(warehouse: str | None) -> int:
     """Say what the next build would do to the warehouse's schema and derived rows; exit 0 if nothing, 1 if something."""
-    from assets.resources import configured_paths
+    from pipelines.settings import configured_paths
 
     path = Path(warehouse or configured_paths()[1]).resolve()
     if not path.exists():
@@ -254,7 +258,7 @@ def migrate_check(warehouse: str | None) -> int:
 
 def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: int, parser, allow_files: bool = False) -> int:
     """Print a query's result from the published warehouse; never writes."""
-    from assets.resources import configured_paths
+    from pipelines.settings import configured_paths
     from pipelines.query import run_query
 
     if bool(query) == bool(file):
@@ -289,7 +293,7 @@ def serve_command(
     pg_only: bool = False,
 ) -> int:
     """Run the Quack server (and the PostgreSQL endpoint with --pg-port) until interrupted."""
-    from assets.resources import configured_paths
+    from pipelines.settings import configured_paths
     from pipelines.pg_endpoint import pg_endpoint
     from pipelines.serve import serve
     from pipelines.serve_checks import read_token
@@ -322,7 +326,7 @@ def serve_command(
 
 def report(warehouse: str | None, publisher: str | None, period: str | None, out: str | None, pdf: bool) -> int:
     """Write the quarterly briefing (HTML, and PDF with --pdf) from the published warehouse."""
-    from assets.resources import configured_paths
+    from pipelines.settings import configured_paths
     from pipelines.briefing import write_briefings
 
     path = Path(warehouse or configured_paths()[1]).resolve()
@@ -365,7 +369,7 @@ def dev(host: str, port: int, extra: list[str]) -> int:
 
 def status_command(warehouse: str | None, as_json: bool) -> int:
     """What the published warehouse holds: periods, publishers, last build, failed and superseded files, quarantine."""
-    from assets.resources import configured_paths
+    from pipelines.settings import configured_paths
     from pipelines.status import format_status, warehouse_status
 
     path = Path(warehouse or configured_paths()[1]).resolve()

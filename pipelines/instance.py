@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import dagster as dg
+if TYPE_CHECKING:
+    import dagster as dg
 
 from pipelines.errors import DagsterHomeUnusable
 from pipelines.lock import HOME_LOCK, exclusive
@@ -43,6 +44,8 @@ def dagster_home() -> Path:
 def get_instance() -> dg.DagsterInstance:
     """The persistent Dagster instance, so runs from `duban` show in `dagster dev` with the same home."""
     dagster_home()
+    import dagster as dg  # imported when needed: a build with nothing to do never loads Dagster
+
     return dg.DagsterInstance.get()
 
 
@@ -54,6 +57,8 @@ def setting_up_instance() -> Iterator[dg.DagsterInstance]:
     is created and migrated once, and partitions are registered one process at a time. Anything that
     stops the home from being used is raised as DagsterHomeUnusable.
     """
+    import dagster as dg
+
     home = dagster_home()
     try:
         with exclusive(home / HOME_LOCK):

@@ -38,7 +38,8 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, allow_files: bool) -> None:
             "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('table', 'table_macro')"
         ).fetchall()
     }
-    for statement in con.extract_statements(sql):
+    statements = con.extract_statements(sql)
+    for statement in statements:
         text = statement.query
         if statement.type == duckdb.StatementType.EXPLAIN:
             text = EXPLAIN.sub("", text, count=1)
@@ -46,7 +47,8 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, allow_files: bool) -> None:
             if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
                 raise RefusedStatement(f"refused EXPLAIN of something other than a SELECT: {READ_ONLY}; {BUILD}")
         elif statement.type != duckdb.StatementType.SELECT:
-            raise RefusedStatement(f"refused {statement.type.name}: {READ_ONLY} and runs only SELECT queries; {BUILD}")
+            keyword = (text.split() or [statement.type.name])[0].upper()  # INSTALL and LOAD share one statement type
+            raise RefusedStatement(f"refused {keyword}: {READ_ONLY} and runs only SELECT queries; {BUILD}")
         (serialized,) = con.execute("SELECT json_serialize_sql($1::VARCHAR)", [text]).fetchone()
         for name in FUNCTION_NAME.findall(serialized):
             name = name.lower()
@@ -54,6 +56,8 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, allow_files: bool) -> None:
                 raise RefusedStatement(f"refused {name}(): reading files needs --allow-files")
             if name.startswith("quack") or (name in table_functions and name not in allowed):
                 raise RefusedStatement(f"refused {name}(): duban sql only reads the warehouse (and files with --allow-files)")
+    if len(statements) > 1:  # only the last result would be shown: say so rather than drop the others silently
+        raise RefusedStatement(f"refused: duban sql runs one query at a time, and this text holds {len(statements)}")
 
 
 def _shown(value: object) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import socket
 
-import dagster as dg
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 PID_TAG = "duban/pid"
 HOST_TAG = "duban/host"
@@ -28,6 +31,8 @@ def _alive(pid: int) -> bool:
 
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark runs of dead `duban build` processes on this host as failed and free their pool slots."""
+    import dagster as dg
+
     host = socket.gethostname()
     reaped = []
     in_flight = instance.get_runs(

@@ -56,13 +56,18 @@ def test_attaching_the_working_database_changes_nothing(seed_build, working: Pat
         ("SET GLOBAL enable_external_access = true", "SET"),
         ("CREATE TEMP TABLE t AS SELECT 1", "CREATE"),
         ("CREATE TEMP MACRO m() AS 1", "CREATE"),
-        ("INSTALL httpfs", "LOAD"),
+        ("INSTALL httpfs", "INSTALL"),
         ("LOAD httpfs", "LOAD"),
         ("DELETE FROM quarantine", "DELETE"),
     ],
 )
 def test_statements_other_than_select_are_refused(seed_build, sql: str, kind: str) -> None:
     refused(duban_sql(seed_build.warehouse, sql), f"refused {kind}: {READ_ONLY}")
+
+
+def test_several_statements_are_refused_not_silently_dropped(seed_build) -> None:
+    out = duban_sql(seed_build.warehouse, "SELECT 1; SELECT 2")
+    refused(out, "refused: duban sql runs one query at a time, and this text holds 2")
 
 
 def test_files_are_out_of_reach_by_default(seed_build, tmp_path: Path) -> None:
