@@ -96,7 +96,7 @@ def changed_since_scan(period: str, error: str | None, periods: list[str]) -> st
     partitions_def=period_partitions,
     backfill_policy=SINGLE_RUN,
     code_version=pipeline_version(),
-    group_name="staging",
+    group_name="tidy",
     kinds={"polars", "pandera"},
 )
 def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:

@@ -14,7 +14,7 @@ from pipelines.faults import pause_point
 from pipelines.contracts import ddl
 from pipelines.migrate import mark_current, upgrade
 from pipelines.version import pipeline_version
-from pipelines.stage import StagedBatch
+from pipelines.table_rows import TableRows
 from schemas import schema_file
 
 
@@ -70,7 +70,7 @@ def _waves(con: duckdb.DuckDBPyConnection, skip: set[int]) -> list[list[int]]:
     """Reports to load, in waves: a wave holds at most one report per publisher and period, oldest first."""
     rows = con.execute(
         """SELECT report_idx, row_number() OVER (PARTITION BY publisher, period_key ORDER BY report_idx) AS wave
-           FROM stg_reports ORDER BY wave, report_idx"""
+           FROM rows_reports ORDER BY wave, report_idx"""
     ).fetchall()
     waves: dict[int, list[int]] = {}
     for idx, wave in rows:
@@ -81,7 +81,7 @@ def _waves(con: duckdb.DuckDBPyConnection, skip: set[int]) -> list[list[int]]:
 
 def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, int]:
     """Load one wave of reports set-based; returns report_idx → new report_key."""
-    con.execute("CREATE OR REPLACE TEMP TABLE wave AS SELECT * FROM stg_reports WHERE report_idx IN (SELECT unnest(?::BIGINT[]))", [indices])
+    con.execute("CREATE OR REPLACE TEMP TABLE wave AS SELECT * FROM rows_reports WHERE report_idx IN (SELECT unnest(?::BIGINT[]))", [indices])
     con.execute(
         """CREATE OR REPLACE TEMP TABLE replaced AS
            SELECT d.report_key AS old_key, w.report_idx FROM dim_report d
@@ -115,7 +115,7 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
         f"""INSERT INTO dim_leader BY NAME
             SELECT nextval('leader_key_seq') AS leader_key, publisher, leader_name FROM (
                 SELECT DISTINCT ON (publisher, leader_name) publisher, leader_name, report_idx
-                FROM stg_leaders s WHERE {in_wave}
+                FROM rows_leaders s WHERE {in_wave}
                   AND NOT EXISTS (SELECT 1 FROM dim_leader d WHERE d.publisher = s.publisher AND d.leader_name = s.leader_name)
                 ORDER BY publisher, leader_name, report_idx) ORDER BY report_idx"""
     )
@@ -123,7 +123,7 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
         f"""INSERT INTO dim_department BY NAME
             SELECT nextval('department_key_seq') AS department_key, publisher, department_name FROM (
                 SELECT DISTINCT ON (publisher, department_name) publisher, department_name, report_idx
-                FROM stg_departments s WHERE {in_wave}
+                FROM rows_departments s WHERE {in_wave}
                   AND NOT EXISTS (SELECT 1 FROM dim_department d
                                   WHERE d.publisher = s.publisher AND d.department_name = s.department_name)
                 ORDER BY publisher, department_name, report_idx) ORDER BY report_idx"""
@@ -135,21 +135,21 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
             FROM (
                 SELECT DISTINCT ON (s.publisher, s.plan_year, s.target_no, s.text_normalized)
                        s.*, w.period_key
-                FROM stg_targets s JOIN wave w USING (report_idx)
+                FROM rows_targets s JOIN wave w USING (report_idx)
                 WHERE NOT EXISTS (SELECT 1 FROM dim_target d
                                   WHERE d.publisher = s.publisher AND d.plan_year = s.plan_year
                                     AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized)
                 ORDER BY s.publisher, s.plan_year, s.target_no, s.text_normalized, s.report_idx)
             ORDER BY report_idx, target_no"""
     )
-    targets = """(SELECT s.report_idx, s.target_no, d.target_key FROM stg_targets s JOIN dim_target d
+    targets = """(SELECT s.report_idx, s.target_no, d.target_key FROM rows_targets s JOIN dim_target d
                   ON d.publisher = s.publisher AND d.plan_year = s.plan_year AND d.target_no = s.target_no
                  AND d.text_normalized = s.text_normalized)"""
     con.execute(
         f"""INSERT INTO fact_target_progress BY NAME
             SELECT t.target_key, w.period_key, n.report_key, l.leader_key,
                    f.* EXCLUDE (report_idx, target_no, leader_name)
-            FROM stg_facts f
+            FROM rows_facts f
             JOIN wave w USING (report_idx)
             JOIN new_keys n USING (report_idx)
             JOIN {targets} t USING (report_idx, target_no)
@@ -158,7 +158,7 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
     con.execute(
         f"""INSERT INTO bridge_target_department BY NAME
             SELECT t.target_key, w.period_key, d.department_key, b.position, b.is_lead
-            FROM stg_bridge b
+            FROM rows_bridge b
             JOIN wave w USING (report_idx)
             JOIN {targets} t USING (report_idx, target_no)
             JOIN dim_department d ON d.publisher = w.publisher AND d.department_name = b.department_name"""
@@ -168,7 +168,7 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
            SELECT nextval('quarantine_key_seq') AS quarantine_key, n.report_key, w.source_file, q.source_line,
                   q.target_no_text, q.reason, q.column_name, q.check_name, q.failure_value, q.raw_cells,
                   array_to_string(q.raw_cells, chr(9)) AS raw_text
-           FROM stg_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
+           FROM rows_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
            ORDER BY q.report_idx, q.source_line"""
     )
     _refresh_target_versions(con, [p for (p,) in con.execute("SELECT DISTINCT publisher FROM wave").fetchall()])
@@ -210,11 +210,11 @@ def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[st
     )
 
 
-def _frames(staged: StagedBatch) -> dict[str, pl.DataFrame]:
-    return {f"stg_{f.name}": getattr(staged, f.name) for f in fields(staged)}
+def _frames(staged: TableRows) -> dict[str, pl.DataFrame]:
+    return {f"rows_{f.name}": getattr(staged, f.name) for f in fields(staged)}
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> dict[int, int]:
+def load_batch(con: duckdb.DuckDBPyConnection, staged: TableRows) -> dict[int, int]:
     """Load a batch of staged reports, oldest first, inside the caller's transaction; returns report_idx → report_key.
 
     Within a publisher and period a later report replaces the facts of an earlier one, which stays
@@ -222,7 +222,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, staged: StagedBatch) -> dict[int,
     """
     keys: dict[int, int] = {}
     with _registered(con, _frames(staged)):
-        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM stg_periods ON CONFLICT DO NOTHING")
+        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM rows_periods ON CONFLICT DO NOTHING")
         for wave in _waves(con, set()):
             keys.update(_load_wave(con, wave))
     return keys

@@ -13,7 +13,7 @@ import polars as pl
 from pipelines.faults import pause_point
 from pipelines.load import delete_reports, drop_unused, load_batch, record_failed_report, transaction
 from pipelines.process import FailedReport, ProcessedReport
-from pipelines.stage import StagedBatch, stage_batch, stage_period_row
+from pipelines.table_rows import TableRows, rows_for_tables, period_row
 from pipelines.version import pipeline_version
 
 Item = ProcessedReport | FailedReport
@@ -61,7 +61,7 @@ def _files(held: dict[str, tuple]) -> Fingerprint:
     return frozenset((source_file, sha256, modified_at) for source_file, (sha256, modified_at, *_) in held.items())
 
 
-def derived_hashes(staged: StagedBatch) -> dict[int, str]:
+def derived_hashes(staged: TableRows) -> dict[int, str]:
     """report_idx → a hash of every row staged from that report, whatever the rows' order."""
     parts: dict[int, list[str]] = defaultdict(list)
     for f in fields(staged):
@@ -79,12 +79,12 @@ def derived_hashes(staged: StagedBatch) -> dict[int, str]:
     return {idx: hashlib.sha256("|".join(sorted(v)).encode()).hexdigest() for idx, v in parts.items()}
 
 
-def _staged(items: list[Item]) -> tuple[list[ProcessedReport], StagedBatch | None, dict[int, str]]:
+def _staged(items: list[Item]) -> tuple[list[ProcessedReport], TableRows | None, dict[int, str]]:
     """The processed reports among items, their staged rows (with derived hash and pipeline version) and refusals."""
     batch = [item for item in items if isinstance(item, ProcessedReport)]
     if not batch:
         return batch, None, {}
-    staged, invalid = stage_batch(batch)
+    staged, invalid = rows_for_tables(batch)
     hashes = derived_hashes(staged)
     staged.reports = staged.reports.with_columns(
         derived_sha256=pl.col("report_idx").replace_strict(hashes, default=None, return_dtype=pl.String),
@@ -117,9 +117,9 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
     items = [item for publisher in changed for item in groups.get(publisher, [])]
     batch, staged, invalid = _staged(items)
     with transaction(con):
-        con.register("stg_period", stage_period_row(period_key))
-        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM stg_period ON CONFLICT DO NOTHING")
-        con.unregister("stg_period")
+        con.register("rows_period", period_row(period_key))
+        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM rows_period ON CONFLICT DO NOTHING")
+        con.unregister("rows_period")
         for publisher in changed:
             delete_reports(con, period_key, publisher)
         for item in items:
@@ -146,9 +146,9 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
             _, staged, invalid = _staged([item])
             if not invalid:
                 delete_reports(con, period_key, item.report.publisher)
-                con.register("stg_period", stage_period_row(period_key))
-                con.execute("INSERT INTO dim_period BY NAME SELECT * FROM stg_period ON CONFLICT DO NOTHING")
-                con.unregister("stg_period")
+                con.register("rows_period", period_row(period_key))
+                con.execute("INSERT INTO dim_period BY NAME SELECT * FROM rows_period ON CONFLICT DO NOTHING")
+                con.unregister("rows_period")
                 load_batch(con, staged)
         except duckdb.Error as error:
             refused[idx] = f"the warehouse refused the report: {error}"

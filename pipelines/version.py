@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where rows are shaped: reading, reshaping, normalising, validating, staging and loading.
-DATA_ROOTS = ["pipelines.process", "pipelines.stage", "pipelines.period_load", "pipelines.reports", "pipelines.staging"]
+DATA_ROOTS = ["pipelines.process", "pipelines.table_rows", "pipelines.period_load", "pipelines.reports", "pipelines.staging"]
 # Contract files that shape rows (catalog.toml only holds comments, which are re-applied on their own).
 DATA_FILES = ["views.sql", "header_synonyms.toml", "status_words.toml"]
 

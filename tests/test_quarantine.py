@@ -114,12 +114,12 @@ def test_halves_with_different_header_orders_are_refused(tmp_path: Path) -> None
 def test_rows_failing_a_table_model_refuse_their_report_only(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from pipelines.stage import stage_batch
+    from pipelines.table_rows import rows_for_tables
 
     good = process(write_report(tmp_path, [record(1) + record(2)]))
     # a report whose accepted rows repeat a target number cannot be staged
     bad = replace(good, accepted=pl.concat([good.accepted, good.accepted.head(1)]))
-    staged, failures = stage_batch([good, bad])
+    staged, failures = rows_for_tables([good, bad])
     assert list(failures) == [1]
     assert failures[1].startswith("rows staged for the warehouse fail DimTargetRow: DimTargetRow multiple_fields_uniqueness")
     assert staged.reports["report_idx"].to_list() == [0]

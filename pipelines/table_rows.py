@@ -24,7 +24,7 @@ from schemas.tables import (
 
 
 @dataclass
-class StagedBatch:
+class TableRows:
     """Validated rows for every warehouse table from a batch of reports; report_idx ties rows to reports."""
 
     periods: pl.DataFrame
@@ -36,11 +36,11 @@ class StagedBatch:
     facts: pl.DataFrame
     quarantine: pl.DataFrame
 
-    def only(self, report_indices: list[int]) -> "StagedBatch":
+    def only(self, report_indices: list[int]) -> "TableRows":
         """The same batch restricted to some of its reports."""
         keep = pl.col("report_idx").is_in(report_indices)
         parts = {f.name: getattr(self, f.name) for f in fields(self)}
-        return StagedBatch(**{n: (frame if n == "periods" else frame.filter(keep)) for n, frame in parts.items()})
+        return TableRows(**{n: (frame if n == "periods" else frame.filter(keep)) for n, frame in parts.items()})
 
 
 @cache
@@ -58,7 +58,7 @@ def normalised_texts(texts: pl.Series) -> pl.Series:
     return pl.Series(texts.name, converted, dtype=pl.String)
 
 
-def stage_period_row(period_key: str) -> pl.DataFrame:
+def period_row(period_key: str) -> pl.DataFrame:
     """A period's dim_period row; one row."""
     period = Period.from_key(period_key)
     return pl.DataFrame(
@@ -148,7 +148,7 @@ def _failing_reports(model: type[pa.DataFrameModel] | pa.DataFrameSchema, frame:
     }
 
 
-def stage_batch(batch: list[ProcessedReport]) -> tuple[StagedBatch, dict[int, str]]:
+def rows_for_tables(batch: list[ProcessedReport]) -> tuple[TableRows, dict[int, str]]:
     """Every table's rows for a batch of reports (grain per frame: see each pandera model), validated.
 
     Returns the rows of the reports that pass and, for each report that does not, why.
@@ -174,8 +174,8 @@ def stage_batch(batch: list[ProcessedReport]) -> tuple[StagedBatch, dict[int, st
         *[pl.col(c.staged_from or c.name).alias(c.name) for c in fact_value_columns()],
     )
     quarantine = _tagged([p.quarantine for p in batch], batch).select(list(QuarantineRow.to_schema().columns))
-    periods = pl.concat([stage_period_row(k) for k in sorted({p.report.period.key for p in batch})])
-    staged = StagedBatch(
+    periods = pl.concat([period_row(k) for k in sorted({p.report.period.key for p in batch})])
+    staged = TableRows(
         periods=periods,
         reports=_report_rows(batch),
         leaders=leaders,
