@@ -7,7 +7,6 @@ Clients log in as the role `duban` (password: the serve token), which may only r
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ import duckdb
 from pipelines.catalog import catalog
 from pipelines.pg_server import OWNER, PgServer, bindir
 from pipelines.publish import work_dir
-from pipelines.serve import OFFLINE, ServeError, extension_file
+from pipelines.serve import OFFLINE, ServeError, extension_file, is_loopback, published_identity
 
 DATABASE = ROLE = SCHEMA = "duban"
 ROWS = "duban_rows"  # the views' rows; only the views' owner reads them
@@ -46,21 +45,6 @@ def pg_type(duckdb_type: str) -> str | None:
     if match := re.fullmatch(r"DECIMAL\((\d+),(\d+)\)", duckdb_type):
         return f"numeric({match[1]},{match[2]})"
     return _SCALARS.get(duckdb_type)
-
-
-def _identity(path: Path) -> tuple[int, int, int]:
-    """Changes when a publish renames a new file over the published one."""
-    info = path.stat()
-    return info.st_ino, info.st_mtime_ns, info.st_size
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def ident(name: str) -> str:
@@ -121,7 +105,7 @@ class PgEndpoint:
     def __init__(self, published: Path, host: str, port: int, token: str):
         self.published = published
         self.folder = work_dir(published) / "pg"
-        listen = None if _is_loopback(host) else ["all"]
+        listen = None if is_loopback(host) else ["all"]
         self.server = PgServer.start(self.folder, host, port, listen)
         try:
             self._createdb()
@@ -168,7 +152,7 @@ class PgEndpoint:
     def load(self) -> tuple[int, float, float]:
         """Copy the published file into duban_next and swap it in; returns (objects, seconds to load, to swap)."""
         started = time.monotonic()
-        self.seen = _identity(self.published)
+        self.seen = published_identity(self.published)
         self._execute([f"DROP SCHEMA IF EXISTS {NEXT} CASCADE", f"DROP SCHEMA IF EXISTS {ROWS_NEXT} CASCADE",
                        f"CREATE SCHEMA {NEXT}", f"CREATE SCHEMA {ROWS_NEXT}"])
         self.con.execute(f"ATTACH {literal(str(self.published))} AS published (READ_ONLY)")
@@ -244,7 +228,7 @@ class PgEndpoint:
         return self.server.proc.poll() is None
 
     def changed(self) -> bool:
-        return self.published.exists() and _identity(self.published) != self.seen
+        return self.published.exists() and published_identity(self.published) != self.seen
 
     def close(self) -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Callable
 
 import duckdb
 
+from pipelines.atomic import fsync_path
 from pipelines.faults import pause_point
 from pipelines.working import copy_hashing, record_published
 
@@ -32,14 +33,6 @@ def prepare_working(published: Path) -> Path:
     return working
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish(published: Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """Checkpoint the working database and rename a complete copy over the published file.
 
@@ -60,6 +53,6 @@ def publish(published: Path, progress: Callable[[int, int], None] | None = None)
         os.fsync(f.fileno())
     pause_point("publish")  # the new copy is complete but not yet renamed over the published file
     os.replace(staging, published)
-    _fsync(published.parent)
+    fsync_path(published.parent)
     record_published(published, working, sha256)  # what the next build checks the working database against
     return published

@@ -80,12 +80,14 @@ def _copy_into(published: Path, snapshot: Path) -> int:
     return len(names)
 
 
-def _identity(path: Path) -> tuple[int, int, int]:
+def published_identity(path: Path) -> tuple[int, int, int]:
+    """Changes when a publish renames a new file over the published one."""
     stat = path.stat()
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether host names this machine only (127.0.0.0/8, ::1, localhost)."""
     if host == "localhost":
         return True
     try:
@@ -115,7 +117,7 @@ class QuackServer:
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
             con.execute(
-                "CALL quack_serve(?, token => ?, allow_other_hostname => ?)", [uri, token, not _is_loopback(host)]
+                "CALL quack_serve(?, token => ?, allow_other_hostname => ?)", [uri, token, not is_loopback(host)]
             )
         except BaseException:
             con.close()
@@ -157,14 +159,14 @@ def serve(
     def snapshot() -> tuple[Path, tuple[int, int, int]]:
         nonlocal generation
         generation += 1
-        seen = _identity(published)
+        seen = published_identity(published)
         path = folder / f"snapshot-{os.getpid()}-{generation}.duckdb"
         build_snapshot(published, path)
         return path, seen
 
     path, seen = snapshot()
     server = QuackServer.start(path, host, port, token)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         say(f"duban serve: listening on {host}, not loopback: put a TLS-terminating proxy in front of it")
     say(f"duban serve: serving {published} at {server.uri} (read-only)")
     say(f"  clients: CREATE SECRET (TYPE quack, TOKEN '…'); ATTACH '{server.uri}' AS duban; FROM duban.v_progress;")
@@ -172,7 +174,7 @@ def serve(
     try:
         while not should_stop():
             time.sleep(poll_seconds)
-            if not published.exists() or _identity(published) == seen:
+            if not published.exists() or published_identity(published) == seen:
                 continue
             try:
                 path, changed = snapshot()  # the old snapshot stays served until the new one is complete
