@@ -10,7 +10,6 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog import apply_comments, catalog_fingerprint, schema_fingerprint
-from pipelines.faults import pause_point
 from pipelines.contracts import ddl
 from pipelines.migrate import mark_current, upgrade
 from pipelines.version import pipeline_version
@@ -129,7 +128,7 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
                 ORDER BY publisher, department_name, report_idx) ORDER BY report_idx"""
     )
     con.execute(
-        f"""INSERT INTO dim_target BY NAME
+        """INSERT INTO dim_target BY NAME
             SELECT nextval('target_key_seq') AS target_key, publisher, plan_year, target_no, 0 AS version, target_text,
                    text_normalized, period_key AS valid_from_period, NULL AS valid_to_period
             FROM (

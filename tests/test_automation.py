@@ -1,7 +1,6 @@
 """The raw-directory sensor and the schedules, evaluated against a real Dagster instance."""
 
 import os
-import shutil
 import time
 from pathlib import Path
 

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from pipelines.errors import ReportRefused, UndecodableError

@@ -1,0 +1,1 @@
+"""One module per `duban` subcommand; pipelines/cli.py parses the arguments and calls them."""

@@ -1,0 +1,212 @@
+"""`duban build`: scan the raw folder, plan which periods to build, run the asset graph and summarise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines.commands.output import json_mode, say
+from pipelines.instance import dagster_home, setting_up_instance
+from pipelines.lock import build_lock
+from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
+
+from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
+from pipelines.progress import stage, stop_display, terminal
+from pipelines.publish import work_dir, working_path
+from pipelines.runs import reap_dead_runs, run_tags
+from pipelines.settings import configured_paths
+from pipelines.summary import (
+    TABLE_LIMIT, format_table, quarantine_by_reason, report_rows, scaled_summary, totals, totals_line, write_report_file,
+)
+from pipelines.version import pipeline_version
+from pipelines.working import check_published, check_working_free, keep_modified_published, verify_working
+
+def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[str]]:
+    """The state of every file under raw_dir (only changed files are read) and the refusals, as messages."""
+    cache = work_dir(warehouse) / "raw-manifest"
+    previous, warning = load_states(cache)
+    if warning:
+        say(f"duban: {warning}")
+    with stage("scan", None, "files") as progress:  # staged: the run reads them once
+        states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging", progress=progress.update)
+    for name in changes.skipped:
+        say(f"  skipped {raw_dir / name}: not a report (a lock, thumbnail, backup or system file)")
+    save_states(cache, states)
+    refused = [f"{raw_dir / name}: {state.error}" for name, state in sorted(states.items()) if state.error]
+    return states, refused, changes.skipped
+
+def build(
+    raw: str | None,
+    warehouse: str | None,
+    verbose: bool = False,
+    everything: bool = False,
+    as_json: bool = False,
+    report_file: str | None = None,
+) -> int:
+    """Materialize the asset graph for every period found under the raw directory; returns the exit status.
+
+    One build at a time per warehouse: a second one waits for the first (a lock in the warehouse's .work
+    folder, taken before anything is read or Dagster's instance is opened). Problems with the warehouse
+    file, its folder or DAGSTER_HOME are raised as DubanError before anything is written.
+    Progress goes to stderr; the summary to stdout, or with as_json one JSON document (messages to stderr).
+    """
+    default_raw, default_warehouse = configured_paths()
+    raw_dir = Path(raw or default_raw).resolve()
+    warehouse_path = Path(warehouse or default_warehouse).resolve()
+    json_mode(as_json)
+    if not raw_dir.is_dir():
+        message = f"raw directory {raw_dir} does not exist; create it or pass --raw DIR"
+        say(f"duban: {message}")
+        if as_json:
+            print(json.dumps({"exit_status": 2, "error": message}, ensure_ascii=False), flush=True)
+        return 2
+    with build_lock(work_dir(warehouse_path), say):
+        check_published(warehouse_path)
+        with terminal():
+            status, document = _build_locked(raw_dir, warehouse_path, verbose, everything)
+    if report_file:
+        write_report_file(Path(report_file), document["reports"])
+    if as_json:
+        print(json.dumps(document, ensure_ascii=False, indent=1, default=str), flush=True)
+    return status
+
+def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> tuple[int, dict]:
+    """Scan, plan, run and summarise; returns the exit status and the build's account (the --json document)."""
+    say(f"duban: reading reports under {raw_dir}")
+    states, refused, skipped = _scan(raw_dir, warehouse_path)
+    for message in refused:
+        say(f"  refused {message}")
+    by_period = periods_to_build(states, warehouse_path, everything)
+    for step in migrations_due(warehouse_path):
+        say(f"duban: migrating the warehouse: {step}")
+    if by_period:
+        working = working_path(warehouse_path)
+        kept = keep_modified_published(warehouse_path, working)
+        if kept:
+            say(kept)
+        restored = verify_working(warehouse_path, working)
+        if restored:
+            say(restored)
+        check_working_free(working)
+    order: list[str] = []
+    dagster_home()  # an unusable DAGSTER_HOME is said on every build, even one with nothing to do
+    if by_period:  # nothing to build: Dagster is not even imported
+        from assets.partitions import period_partitions
+
+        with setting_up_instance() as instance:
+            for run_id in reap_dead_runs(instance):
+                say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
+            known = instance.get_dynamic_partitions(period_partitions.name)
+            new = [key for key in by_period if key not in known]
+            if new:
+                instance.add_dynamic_partitions(period_partitions.name, new)
+            order = instance.get_dynamic_partitions(period_partitions.name)
+    if by_period:
+        # a run covers a range of partitions: every period in it is brought in line with its complete file list
+        positions = sorted(order.index(key) for key in by_period)
+        current = files_by_period(states)
+        for key in order[positions[0] : positions[-1] + 1]:
+            by_period.setdefault(key, current.get(key, []))
+    unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
+    if unchanged:
+        say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
+    still_failed = failed_reports(warehouse_path, list(by_period))
+    for source_file, error in still_failed:
+        say(f"  failed {source_file} (unchanged since an earlier build): {error}")
+    removed = removed_files(states, warehouse_path)
+    for source_file in removed:
+        say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
+    failed_runs: list[str] = []
+    changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
+    outcomes: dict[str, str] = {}
+    run_id = None
+    stale = stale_reports(warehouse_path)
+    if stale:
+        say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
+    if by_period:
+        from assets.definitions import BUILD_JOB, make_definitions
+        from assets.ingest import changed_files
+        from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+        job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
+        first, last = order[positions[0]], order[positions[-1]]
+        files = [name for names in by_period.values() for name in names]
+        say(
+            f"duban: building {len(by_period)} period(s) ({', '.join(by_period)}) from {len(files)} file(s) in one run"
+        )
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {"raw_reports": {"config": {"files": files, "periods_of": {f: states[f].period_key for f in files}}}},
+                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
+            },
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},
+            raise_on_error=False,
+        )
+        changed = changed_files(result)
+        run_id = result.run_id
+        if not result.success:
+            failed_runs.append(result.run_id)
+            say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
+        else:
+            outcomes = _report_outcomes(result)
+    stop_display()
+    rows = report_rows(warehouse_path, list(by_period))
+    for r in rows:
+        if outcomes.get(r["source_file"]) == "re-derived" and r["status"] == "loaded":
+            r["status"] = "re-derived"
+    if rows and (verbose or len(rows) <= TABLE_LIMIT):
+        table = [
+            [r["publisher"], r["period_key"], r["records_read"], r["accepted"], r["quarantined"], r["status"], r["source_file"]]
+            for r in rows
+        ]
+        say("")
+        say(format_table(["publisher", "period", "read", "accepted", "quarantined", "status", "file"], table))
+    reasons = quarantine_by_reason(warehouse_path, [r["source_file"] for r in rows])
+    if rows:
+        say("")
+        for line in scaled_summary(rows, reasons):
+            say(line)
+    failed = [r for r in rows if r["status"] == "failed"]
+    for r in failed:
+        say(f"  failed {r['source_file']}: {r['error']}")
+    for name, reason in changed.items():
+        say(f"  failed {name}: {reason}")
+    say(f"\nduban: warehouse {warehouse_path}")
+    total = totals(rows)
+    rederived = sum(r["status"] == "re-derived" for r in rows)
+    say(f"duban: {totals_line(total)}" + (f", {rederived} re-derived" if rederived else ""))
+    failed_reports_now = len(failed) + len(still_failed) + len(changed)
+    problems = len(refused) + failed_reports_now + len(failed_runs)
+    if problems:
+        say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")
+    document = {
+        "warehouse": str(warehouse_path),
+        "raw": str(raw_dir),
+        "run_id": run_id,
+        "failed_run_ids": failed_runs,
+        "pipeline_version": pipeline_version(),
+        "exit_status": 1 if problems else 0,
+        "periods_built": list(by_period),
+        "totals": {**total, "re_derived": rederived, "unchanged_elsewhere": unchanged, "refused_files": len(refused)},
+        "reports": [
+            {**r, "outcome": outcomes.get(r["source_file"], r["status"]) if r["status"] != "failed" else "failed"}
+            for r in rows
+        ],
+        "quarantine_by_reason": [{"reason": reason, "records": n, "reports": k} for reason, n, k in reasons],
+        "refused": refused,
+        "skipped": skipped,
+        "failed_unchanged": [{"source_file": f, "error": e} for f, e in still_failed],
+        "changed_during_build": [{"source_file": f, "error": e} for f, e in changed.items()],
+        "removed": removed,
+    }
+    return (1 if problems else 0), document
+
+def _report_outcomes(result) -> dict[str, str]:
+    """source_file → what the load did with it ('loaded', 're-derived', 'unchanged' …), from the run's dim_report materialization."""
+    outcomes: dict[str, str] = {}
+    for materialization in result.asset_materializations_for_node("star_schema"):
+        if materialization.asset_key.path == ["dim_report"] and "reports" in materialization.metadata:
+            outcomes.update(materialization.metadata["reports"].value)
+    return outcomes
+

@@ -1,0 +1,35 @@
+"""`duban dev`: the Dagster UI on duban's workspace and Dagster home, from any folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from pipelines.commands.output import say
+from pipelines.instance import dagster_home
+
+
+def workspace_file() -> Path:
+    """The repository's workspace.yaml, found from the installed package (so `duban dev` works from any folder)."""
+    import pipelines
+
+    return Path(pipelines.__file__).resolve().parent.parent / "workspace.yaml"
+
+
+def dev(host: str, port: int, extra: list[str]) -> int:
+    """Start `dagster dev` on this project with duban's Dagster home, so `duban build` runs show up."""
+    home = dagster_home()
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    if not Path(dagster).exists():
+        dagster = shutil.which("dagster") or dagster
+    workspace = workspace_file()
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    say(f"duban: DAGSTER_HOME={home}")
+    say(f"duban: Dagster UI at http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port} (workspace {workspace})")
+    os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port), *extra])
+    return 0  # not reached
+
+

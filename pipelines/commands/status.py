@@ -1,0 +1,32 @@
+"""`duban status`: what the published warehouse holds, read-only."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import duckdb
+
+from pipelines.commands.output import say, warehouse_file
+from pipelines.working import open_error
+
+
+def status_command(warehouse: str | None, as_json: bool) -> int:
+    """What the published warehouse holds: periods, publishers, last build, failed and superseded files, quarantine."""
+    from pipelines.status import format_status, warehouse_status
+
+    path = warehouse_file(warehouse)
+    if not path.exists():
+        print(f"duban status: no warehouse at {path}; `duban build` creates it", file=sys.stderr)
+        return 1
+    try:
+        held = warehouse_status(path)
+    except duckdb.Error as error:
+        raise open_error(path, error) from None
+    if as_json:
+        print(json.dumps(held, ensure_ascii=False, indent=1, default=str))
+    else:
+        say(format_status(held))
+    return 0
+
+
