@@ -10,6 +10,7 @@ from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from assets.warehouse import v_progress
 from pipelines.briefing import markdown_summary, write_briefings
+from pipelines.timings import timed
 from pipelines.version import pipeline_version
 from schemas import schema_file
 
@@ -35,7 +36,8 @@ def _briefing_version() -> str:
 )
 def briefing_reports(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One HTML briefing per publisher for each of the run's periods, under warehouse/reports/<publisher>/<period>.html."""
-    written = write_briefings(warehouse.published, periods=list(context.partition_keys))
+    with timed("briefing"):
+        written = write_briefings(warehouse.published, periods=list(context.partition_keys))
     summary = "\n\n".join(markdown_summary(b) for b, _ in written) or "No facts in the run's periods."
     return dg.MaterializeResult(
         metadata={

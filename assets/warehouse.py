@@ -11,6 +11,7 @@ from pipelines import checks
 from pipelines.contracts import star_tables
 from pipelines.period_load import load_period
 from pipelines.progress import stage
+from pipelines.timings import timed
 from pipelines.version import pipeline_version
 
 WAREHOUSE_POOL = "duban_warehouse"
@@ -82,9 +83,10 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
                     [periods],
                 ).fetchall()
             )
-            reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
-            duplicates = checks.duplicate_keys(con)
-            orphans = checks.orphan_references(con)
+            with timed("checks"):
+                reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
+                duplicates = checks.duplicate_keys(con)
+                orphans = checks.orphan_references(con)
         megabytes = lambda size: -(-size >> 20)  # noqa: E731 (rounded up)
         with stage("publish", None, "MB", log=context.log.info) as progress:
             warehouse.publish(progress=lambda done, total: progress.update(megabytes(done), megabytes(total)))

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     build_cmd.add_argument("--report-file", metavar="PATH", help="also write one CSV row per report built to PATH")
     build_cmd.add_argument(
+        "--timings", action="store_true", help="after the summary, show the seconds spent in each stage (also in --json)"
+    )
+    build_cmd.add_argument(
         "--all", action="store_true", help="rebuild every period, not only those with new or changed files"
     )
     sql_cmd = commands.add_parser("sql", help="run a query read-only against the published warehouse")
@@ -139,7 +142,7 @@ def _run(args: argparse.Namespace, serve_cmd: argparse.ArgumentParser, sql_cmd: 
     if args.command == "build":
         from pipelines.commands.build import build
 
-        return build(args.raw, args.warehouse, args.verbose, args.all, args.json, args.report_file)
+        return build(args.raw, args.warehouse, args.verbose, args.all, args.json, args.report_file, args.timings)
     if args.command == "serve":
         from pipelines.commands.serve import serve_command
 

@@ -18,6 +18,8 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, TextIO
 
+from pipelines.timings import timed
+
 # seconds between two plain lines (or log events) of one stage
 INTERVAL_ENV = "DUBAN_PROGRESS_SECONDS"
 
@@ -157,16 +159,17 @@ def stage(
 ) -> Iterator[Stage]:
     """A Stage for the block, closed when it ends; total None: not known yet (given by update), nothing shown until then.
 
-    Nothing is shown for a stage with nothing to do.
+    Nothing is shown for a stage with nothing to do. The block's time is recorded for `--timings`.
     """
-    if total is not None and total <= 0:
-        yield _Quiet(verb, unit)
-        return
-    current = Stage(verb, total or 0, unit, log)
-    try:
-        yield current
-    finally:
-        current.close()
+    with timed(verb):
+        if total is not None and total <= 0:
+            yield _Quiet(verb, unit)
+            return
+        current = Stage(verb, total or 0, unit, log)
+        try:
+            yield current
+        finally:
+            current.close()
 
 
 class _Quiet(Stage):

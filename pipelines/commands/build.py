@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+
+from pipelines import timings
 
 from pipelines.commands.output import json_mode, say
 from pipelines.instance import dagster_home, setting_up_instance
@@ -42,6 +45,7 @@ def build(
     everything: bool = False,
     as_json: bool = False,
     report_file: str | None = None,
+    show_timings: bool = False,
 ) -> int:
     """Materialize the asset graph for every period found under the raw directory; returns the exit status.
 
@@ -49,6 +53,7 @@ def build(
     folder, taken before anything is read or Dagster's instance is opened). Problems with the warehouse
     file, its folder or DAGSTER_HOME are raised as DubanError before anything is written.
     Progress goes to stderr; the summary to stdout, or with as_json one JSON document (messages to stderr).
+    With show_timings the seconds spent per stage follow the summary (the JSON document always has them).
     """
     default_raw, default_warehouse = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
@@ -60,10 +65,16 @@ def build(
         if as_json:
             print(json.dumps({"exit_status": 2, "error": message}, ensure_ascii=False), flush=True)
         return 2
+    timings.reset()
     with build_lock(work_dir(warehouse_path), say):
         check_published(warehouse_path)
         with terminal():
             status, document = _build_locked(raw_dir, warehouse_path, verbose, everything)
+    document["timings"] = timings.account(timings.since_process_start(), document.pop("run_seconds"))
+    if show_timings:
+        say("")
+        for line in timings.format_account(document["timings"]):
+            say(line)
     if report_file:
         write_report_file(Path(report_file), document["reports"])
     if as_json:
@@ -91,9 +102,9 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     order: list[str] = []
     dagster_home()  # an unusable DAGSTER_HOME is said on every build, even one with nothing to do
     if by_period:  # nothing to build: Dagster is not even imported
-        from assets.partitions import period_partitions
+        with timings.timed("dagster start-up"), setting_up_instance() as instance:
+            from assets.partitions import period_partitions
 
-        with setting_up_instance() as instance:
             for run_id in reap_dead_runs(instance):
                 say(f"duban: run {run_id} of a build that died was marked failed and its warehouse slot freed")
             known = instance.get_dynamic_partitions(period_partitions.name)
@@ -120,20 +131,23 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
     outcomes: dict[str, str] = {}
     run_id = None
+    run_seconds = None
     stale = stale_reports(warehouse_path)
     if stale:
         say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
     if by_period:
-        from assets.definitions import BUILD_JOB, make_definitions
-        from assets.ingest import changed_files
-        from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+        with timings.timed("dagster start-up"):
+            from assets.definitions import BUILD_JOB, make_definitions
+            from assets.ingest import changed_files
+            from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-        job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
+            job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
         first, last = order[positions[0]], order[positions[-1]]
         files = [name for names in by_period.values() for name in names]
         say(
             f"duban: building {len(by_period)} period(s) ({', '.join(by_period)}) from {len(files)} file(s) in one run"
         )
+        run_started = time.monotonic()
         result = job.execute_in_process(
             instance=instance,
             run_config={
@@ -143,6 +157,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},
             raise_on_error=False,
         )
+        run_seconds = time.monotonic() - run_started
         changed = changed_files(result)
         run_id = result.run_id
         if not result.success:
@@ -199,6 +214,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         "failed_unchanged": [{"source_file": f, "error": e} for f, e in still_failed],
         "changed_during_build": [{"source_file": f, "error": e} for f, e in changed.items()],
         "removed": removed,
+        "run_seconds": run_seconds,
     }
     return (1 if problems else 0), document
 
