@@ -1,4 +1,4 @@
-"""Write the descriptions in schemas/catalog.toml as COMMENTs on every warehouse table, view and column."""
+"""Write the descriptions of the table contracts, the view files and schemas/catalog.toml as COMMENTs on every table, view and column."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from functools import cache
 
 import duckdb
 
-from pipelines.contracts import ddl, descriptions
+from pipelines.contracts import ddl, descriptions, identifier
+from pipelines.views import views
 from schemas import schema_file
 
 
@@ -17,12 +18,12 @@ from schemas import schema_file
 def catalog() -> dict:
     """Every description: shared column texts, and per table or view its comment and column texts.
 
-    Tables are described by their contracts (schemas/tables/*.toml), views by schemas/catalog.toml.
+    Tables are described by their contracts (schemas/tables/*.toml), views by their files
+    (schemas/views/*.sql); column texts shared by name come from schemas/catalog.toml.
     """
-    parsed = tomllib.loads(schema_file("catalog.toml"))
-    for name, (comment, columns) in descriptions().items():
-        parsed["tables"][name] = {"comment": comment, "columns": columns}
-    return parsed
+    described = {name: {"comment": comment, "columns": columns} for name, (comment, columns) in descriptions().items()}
+    described |= {v.name: {"comment": v.comment, "columns": v.columns} for v in views()}
+    return {"columns": tomllib.loads(schema_file("catalog.toml"))["columns"], "tables": described}
 
 
 def catalog_fingerprint() -> str:
@@ -32,15 +33,11 @@ def catalog_fingerprint() -> str:
 
 def schema_fingerprint() -> str:
     """A hash of the tables' and views' definitions: a recreated table or view has lost its comments."""
-    return hashlib.sha256((ddl() + schema_file("views.sql")).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(ddl().encode("utf-8")).hexdigest()[:16]
 
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
@@ -57,9 +54,9 @@ def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     for name, spec in catalog()["tables"].items():
         if name in kinds:
-            con.execute(f"COMMENT ON {kinds[name]} {_identifier(name)} IS {_literal(spec['comment'])}")
+            con.execute(f"COMMENT ON {kinds[name]} {identifier(name)} IS {_literal(spec['comment'])}")
     for table, column in columns:
         own = catalog()["tables"].get(table, {}).get("columns", {})
         text = own.get(column) or shared.get(column)
         if text:
-            con.execute(f"COMMENT ON COLUMN {_identifier(table)}.{_identifier(column)} IS {_literal(text)}")
+            con.execute(f"COMMENT ON COLUMN {identifier(table)}.{identifier(column)} IS {_literal(text)}")

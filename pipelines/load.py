@@ -10,29 +10,39 @@ import duckdb
 import polars as pl
 
 from pipelines.catalog import apply_comments, catalog_fingerprint, schema_fingerprint
-from pipelines.contracts import ddl
+from pipelines.contracts import ddl, identifier
 from pipelines.migrate import mark_current, upgrade
 from pipelines.version import pipeline_version
 from pipelines.table_rows import TableRows
-from schemas import schema_file
+from pipelines.views import view_names
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Upgrade an older warehouse and (re)create its tables, views and comments when they changed; returns the migrations done.
 
-    The definitions run only when schemas/*.sql or the catalog changed since they last ran: recreating
-    the views and writing the COMMENTs (one statement per column) costs more than a small build.
+    The definitions run only when a table contract, a view file or a description changed since they last
+    ran: recreating the views and writing the COMMENTs (one statement per column) costs more than a small
+    build. A view whose file is gone is dropped.
     """
     steps = upgrade(con)
     wanted = schema_fingerprint() + ":" + catalog_fingerprint()
     if not steps and _applied(con) == wanted:
         return steps
     con.execute(ddl())
-    con.execute(schema_file("views.sql"))
+    _drop_views_not_in(con, set(view_names()))
     mark_current(con)
     apply_comments(con)
     con.execute("INSERT OR REPLACE INTO duban_meta VALUES ('definitions_applied', ?)", [wanted])
     return steps
+
+
+def _drop_views_not_in(con: duckdb.DuckDBPyConnection, defined: set[str]) -> None:
+    """Drop the main schema's views that no file of schemas/views/ defines any more."""
+    for (name,) in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' AND database_name = current_database()"
+    ).fetchall():
+        if name not in defined:
+            con.execute(f"DROP VIEW main.{identifier(name)}")
 
 
 def _applied(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.errors import DubanError
-from pipelines.contracts import ddl, tables
+from pipelines.contracts import tables, tables_ddl
 from pipelines.contracts import table as table_contract
 
 SCHEMA_VERSION = 3
@@ -54,7 +54,7 @@ def _rebuild(con: duckdb.DuckDBPyConnection, tables: list[str]) -> None:
         con.execute(f'CREATE TEMP TABLE "migrate_{table}" AS FROM main."{table}"')
     for table in tables:
         con.execute(f'DROP TABLE main."{table}"')
-    con.execute(ddl())
+    con.execute(tables_ddl())
     for table in reversed(tables):
         select = []
         for column in _columns(con, table):
@@ -140,7 +140,7 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _record_version(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(ddl())
+    con.execute(tables_ddl())
     con.execute(
         "INSERT OR REPLACE INTO duban_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )

@@ -7,10 +7,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from pipelines.contracts import table
+
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4}
 
-# The years a report may cover; the warehouse schema (schemas/tables.py) checks the same range.
-FIRST_YEAR, LAST_YEAR = 1990, 2100
+# The years a report may cover: those dim_period's contract allows (schemas/tables/dim_period.toml).
+_contract_year = table("dim_period").column("year")
+FIRST_YEAR, LAST_YEAR = int(_contract_year.ge), int(_contract_year.le)
 
 # Cumulative or quarterly wording → the last month the report covers.
 _PERIOD_WORDS: list[tuple[re.Pattern[str], int]] = [

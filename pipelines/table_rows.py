@@ -11,16 +11,7 @@ import polars as pl
 from pipelines.contracts import fact_value_columns
 from pipelines.periods import Period
 from pipelines.process import ProcessedReport
-from schemas.tables import (
-    BridgeTargetDepartmentRow,
-    DimDepartmentRow,
-    DimLeaderRow,
-    DimPeriodRow,
-    DimReportRow,
-    DimTargetRow,
-    FactTargetProgressRow,
-    QuarantineRow,
-)
+from pipelines.staged_rows import staged_model
 
 
 @dataclass
@@ -123,11 +114,7 @@ def _tagged(frames: list[pl.DataFrame], batch: list[ProcessedReport]) -> pl.Data
     )
 
 
-def _name(model) -> str:
-    return model.name if isinstance(model, pa.DataFrameSchema) else model.__name__
-
-
-def _failing_reports(model: type[pa.DataFrameModel] | pa.DataFrameSchema, frame: pl.DataFrame) -> dict[int, str]:
+def _failing_reports(model: pa.DataFrameSchema, frame: pl.DataFrame) -> dict[int, str]:
     """report_idx → reason for every report with a row that fails the table's model (all failures collected)."""
     try:
         model.validate(frame, lazy=True)
@@ -135,7 +122,7 @@ def _failing_reports(model: type[pa.DataFrameModel] | pa.DataFrameSchema, frame:
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
     if cases["index"].is_null().any():
-        raise RuntimeError(f"staged rows do not match {_name(model)}: a bug in duban\n{cases}")
+        raise RuntimeError(f"staged rows do not match {model.name}: a bug in duban\n{cases}")
     rows = frame.with_row_index("index").select(pl.col("index").cast(pl.Int32), "report_idx")
     per_report = (
         cases.join(rows, on="index")
@@ -143,13 +130,13 @@ def _failing_reports(model: type[pa.DataFrameModel] | pa.DataFrameSchema, frame:
         .agg(pl.format("{} {} value '{}' (row {})", "column", "check", "failure_case", "index").head(5).str.join("; "))
     )
     return {
-        idx: f"rows staged for the warehouse fail {_name(model)}: {listed}"
+        idx: f"rows staged for the warehouse fail {model.name}: {listed}"
         for idx, listed in per_report.iter_rows()
     }
 
 
 def rows_for_tables(batch: list[ProcessedReport]) -> tuple[TableRows, dict[int, str]]:
-    """Every table's rows for a batch of reports (grain per frame: see each pandera model), validated.
+    """Every table's rows for a batch of reports (grain per frame: its contract's [staged] grain), validated.
 
     Returns the rows of the reports that pass and, for each report that does not, why.
     """
@@ -173,7 +160,7 @@ def rows_for_tables(batch: list[ProcessedReport]) -> tuple[TableRows, dict[int, 
         "report_idx", "target_no", "leader_name",
         *[pl.col(c.staged_from or c.name).alias(c.name) for c in fact_value_columns()],
     )
-    quarantine = _tagged([p.quarantine for p in batch], batch).select(list(QuarantineRow.to_schema().columns))
+    quarantine = _tagged([p.quarantine for p in batch], batch).select(list(staged_model("quarantine").columns))
     periods = pl.concat([period_row(k) for k in sorted({p.report.period.key for p in batch})])
     staged = TableRows(
         periods=periods,
@@ -185,18 +172,18 @@ def rows_for_tables(batch: list[ProcessedReport]) -> tuple[TableRows, dict[int, 
         facts=facts,
         quarantine=quarantine,
     )
-    DimPeriodRow.validate(periods, lazy=True)  # built from parsed periods: a failure here is a bug
+    staged_model("dim_period").validate(periods, lazy=True)  # built from parsed periods: a failure here is a bug
     failures: dict[int, str] = {}
-    for model, frame in (
-        (DimReportRow, staged.reports),
-        (DimLeaderRow, leaders),
-        (DimDepartmentRow, departments),
-        (DimTargetRow, targets),
-        (BridgeTargetDepartmentRow, bridge),
-        (FactTargetProgressRow, facts),
-        (QuarantineRow, quarantine),
+    for name, frame in (
+        ("dim_report", staged.reports),
+        ("dim_leader", leaders),
+        ("dim_department", departments),
+        ("dim_target", targets),
+        ("bridge_target_department", bridge),
+        ("fact_target_progress", facts),
+        ("quarantine", quarantine),
     ):
-        for idx, reason in _failing_reports(model, frame).items():
+        for idx, reason in _failing_reports(staged_model(name), frame).items():
             failures.setdefault(idx, reason)
     if failures:
         staged = staged.only([i for i in range(len(batch)) if i not in failures])

@@ -1,4 +1,4 @@
-"""duban's data contracts: pandera models, the warehouse DDL and the header synonyms."""
+"""duban's data contracts: one file per table (tables/) and per view (views/), the tidy record's pandera model, header synonyms and status words."""
 
 from importlib import resources
 

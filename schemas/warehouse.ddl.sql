@@ -1,6 +1,7 @@
--- Generated from schemas/tables/*.toml by pipelines/contracts.py; do not edit (tests compare it).
--- References between tables are not FOREIGN KEYs (DuckDB checks them too eagerly to replace a report
--- in one transaction); the foreign_keys asset check verifies every one after each load.
+-- Generated from schemas/tables/*.toml and schemas/views/*.sql by pipelines/contracts.py and views.py;
+-- do not edit (tests compare it). References between tables are not FOREIGN KEYs (DuckDB checks them
+-- too eagerly to replace a report in one transaction); the foreign_keys asset check verifies every one
+-- after each load.
 CREATE SEQUENCE IF NOT EXISTS "report_key_seq" START 1;
 CREATE SEQUENCE IF NOT EXISTS "leader_key_seq" START 1;
 CREATE SEQUENCE IF NOT EXISTS "department_key_seq" START 1;
@@ -116,3 +117,199 @@ CREATE TABLE IF NOT EXISTS "duban_meta" (
     "value" VARCHAR NOT NULL,
     PRIMARY KEY ("key")
 );
+
+CREATE OR REPLACE VIEW "v_progress" AS
+WITH departments AS (
+    SELECT b.target_key,
+           b.period_key,
+           list(d.department_name ORDER BY b.position) AS departments,
+           arg_min(d.department_name, b.position) AS lead_department
+    FROM bridge_target_department b
+    JOIN dim_department d USING (department_key)
+    GROUP BY b.target_key, b.period_key
+)
+SELECT t.publisher,
+       p.period_key,
+       p.year,
+       p.quarter,
+       t.target_no,
+       f.target_text,
+       l.leader_name,
+       coalesce(d.departments, []::VARCHAR[]) AS departments,
+       d.lead_department,
+       f.deadline_text,
+       f.deadline_date,
+       f.progress_text,
+       f.on_schedule,
+       r.source_file,
+       f.source_line,
+       t.plan_year,
+       t.version AS target_version,
+       f.target_key,
+       f.report_key,
+       array_to_string(coalesce(d.departments, []::VARCHAR[]), '、') AS departments_text,
+       f.status_text,
+       f.progress_status
+FROM fact_target_progress f
+JOIN dim_target t USING (target_key)
+JOIN dim_period p ON p.period_key = f.period_key
+JOIN dim_leader l USING (leader_key)
+JOIN dim_report r USING (report_key)
+LEFT JOIN departments d ON d.target_key = f.target_key AND d.period_key = f.period_key;
+
+CREATE OR REPLACE VIEW "v_quarantine_reasons" AS
+SELECT r.publisher, r.period_key, q.reason, count(*) AS records,
+       string_agg(DISTINCT q.source_file, '、' ORDER BY q.source_file) AS source_files
+FROM quarantine q JOIN dim_report r USING (report_key)
+WHERE r.status = 'loaded'
+GROUP BY r.publisher, r.period_key, q.reason;
+
+CREATE OR REPLACE VIEW "v_report_quality" AS
+SELECT publisher, period_key,
+       count(*) FILTER (WHERE status = 'loaded') AS files_loaded,
+       count(*) FILTER (WHERE status = 'superseded') AS files_superseded,
+       count(*) FILTER (WHERE status = 'failed') AS files_failed,
+       coalesce(sum(records_read) FILTER (WHERE status = 'loaded'), 0) AS records_read,
+       coalesce(sum(accepted) FILTER (WHERE status = 'loaded'), 0) AS accepted,
+       coalesce(sum(quarantined) FILTER (WHERE status = 'loaded'), 0) AS quarantined
+FROM dim_report
+WHERE publisher IS NOT NULL AND period_key IS NOT NULL
+GROUP BY publisher, period_key;
+
+CREATE OR REPLACE VIEW "v_target_changes" AS
+SELECT n.publisher, n.plan_year, n.target_no,
+       o.version AS previous_version, o.target_text AS previous_text, o.valid_from_period AS previous_from_period,
+       n.version, n.target_text, n.valid_from_period
+FROM dim_target n
+JOIN dim_target o ON o.publisher = n.publisher AND o.plan_year = n.plan_year AND o.target_no = n.target_no
+                 AND o.version = n.version - 1;
+
+CREATE OR REPLACE VIEW "v_target_history" AS
+WITH leads AS (
+    SELECT b.target_key, b.period_key, d.department_name
+    FROM bridge_target_department b JOIN dim_department d USING (department_key)
+    WHERE b.is_lead
+)
+SELECT t.publisher,
+       t.plan_year,
+       t.target_no,
+       arg_max(f.target_text, p.end_date) AS target_text,
+       arg_max(l.leader_name, p.end_date) AS leader_name,
+       arg_max(ld.department_name, p.end_date) AS lead_department,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_on_schedule,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_on_schedule,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_on_schedule,
+       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_on_schedule,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_progress,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_progress,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_progress,
+       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_progress,
+       list({'period_key': p.period_key, 'on_schedule': f.on_schedule} ORDER BY p.end_date) AS history,
+       count(*) AS periods_reported,
+       string_agg(p.period_key || ' ' || f.status_text, '、' ORDER BY p.end_date) AS history_text
+FROM fact_target_progress f
+JOIN dim_target t USING (target_key)
+JOIN dim_period p ON p.period_key = f.period_key
+JOIN dim_leader l USING (leader_key)
+LEFT JOIN leads ld ON ld.target_key = f.target_key AND ld.period_key = f.period_key
+GROUP BY t.publisher, t.plan_year, t.target_no;
+
+CREATE OR REPLACE VIEW "v_target_sequence" AS
+WITH leads AS (
+    SELECT b.target_key, b.period_key, d.department_name
+    FROM bridge_target_department b JOIN dim_department d USING (department_key)
+    WHERE b.is_lead
+)
+SELECT t.publisher, p.period_key, p.year, p.quarter, t.plan_year, t.target_no, f.target_text, l.leader_name,
+       ld.department_name AS lead_department, f.deadline_text, f.deadline_date, f.progress_text, f.on_schedule,
+       r.source_file, f.source_line, f.target_key, f.report_key,
+       p.end_date AS period_end,
+       lag(p.period_key) OVER w AS previous_period_key,
+       lag(f.on_schedule) OVER w AS previous_on_schedule,
+       lag(f.progress_text) OVER w AS previous_progress_text
+FROM fact_target_progress f
+JOIN dim_target t USING (target_key)
+JOIN dim_period p ON p.period_key = f.period_key
+JOIN dim_leader l USING (leader_key)
+JOIN dim_report r USING (report_key)
+LEFT JOIN leads ld ON ld.target_key = f.target_key AND ld.period_key = f.period_key
+WINDOW w AS (PARTITION BY t.publisher, t.plan_year, t.target_no ORDER BY p.end_date);
+
+CREATE OR REPLACE VIEW "v_department_scorecard" AS
+WITH involvement AS (
+    SELECT v.publisher, v.period_key, d.department_name, b.is_lead, v.on_schedule, v.progress_status
+    FROM v_progress v
+    JOIN bridge_target_department b ON b.target_key = v.target_key AND b.period_key = v.period_key
+    JOIN dim_department d ON d.department_key = b.department_key
+)
+SELECT publisher,
+       period_key,
+       department_name,
+       count(*) FILTER (WHERE is_lead) AS targets_led,
+       count(*) FILTER (WHERE is_lead AND on_schedule) AS led_on_schedule,
+       round(count(*) FILTER (WHERE is_lead AND on_schedule) / nullif(count(*) FILTER (WHERE is_lead), 0), 4)
+           AS share_on_schedule,
+       count(*) AS targets_involved,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'completed') AS led_completed,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'ahead') AS led_ahead,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'behind') AS led_behind,
+       count(*) FILTER (WHERE is_lead AND progress_status = 'other') AS led_other
+FROM involvement
+GROUP BY publisher, period_key, department_name;
+
+CREATE OR REPLACE VIEW "v_overdue_targets" AS
+SELECT v.publisher, v.period_key, v.target_no, v.target_text, v.leader_name, v.lead_department,
+       v.deadline_text, v.deadline_date, p.end_date AS period_end, v.progress_text, v.status_text, v.progress_status
+FROM v_progress v JOIN dim_period p USING (period_key)
+WHERE v.deadline_date < p.end_date AND v.progress_status <> 'completed';
+
+CREATE OR REPLACE VIEW "v_period_summary" AS
+WITH counts AS (
+    SELECT v.publisher, v.period_key, p.year, p.quarter, p.end_date AS period_end,
+           count(*) AS targets,
+           count(*) FILTER (WHERE v.progress_status = 'completed') AS completed,
+           count(*) FILTER (WHERE v.progress_status = 'ahead') AS ahead,
+           count(*) FILTER (WHERE v.progress_status = 'on_schedule') AS at_schedule,
+           count(*) FILTER (WHERE v.progress_status = 'behind') AS behind,
+           count(*) FILTER (WHERE v.progress_status = 'other') AS other,
+           count(*) FILTER (WHERE v.on_schedule) AS on_schedule_count
+    FROM v_progress v JOIN dim_period p USING (period_key)
+    GROUP BY v.publisher, v.period_key, p.year, p.quarter, p.end_date
+), shares AS (
+    SELECT *,
+           round(100.0 * completed / targets, 1) AS completed_pct,
+           round(100.0 * ahead / targets, 1) AS ahead_pct,
+           round(100.0 * at_schedule / targets, 1) AS at_schedule_pct,
+           round(100.0 * behind / targets, 1) AS behind_pct,
+           round(100.0 * other / targets, 1) AS other_pct,
+           round(100.0 * on_schedule_count / targets, 1) AS on_schedule_pct
+    FROM counts
+)
+SELECT publisher, period_key, year, quarter, period_end, targets,
+       completed, completed_pct, ahead, ahead_pct, at_schedule, at_schedule_pct,
+       behind, behind_pct, other, other_pct, on_schedule_count, on_schedule_pct,
+       lag(period_key) OVER previous AS previous_period_key,
+       lag(targets) OVER previous AS previous_targets,
+       lag(on_schedule_count) OVER previous AS previous_on_schedule_count,
+       lag(on_schedule_pct) OVER previous AS previous_on_schedule_pct,
+       lag(behind) OVER previous AS previous_behind,
+       on_schedule_count - lag(on_schedule_count) OVER previous AS on_schedule_count_change,
+       round(on_schedule_pct - lag(on_schedule_pct) OVER previous, 1) AS on_schedule_pct_change,
+       behind - lag(behind) OVER previous AS behind_change
+FROM shares
+WINDOW previous AS (PARTITION BY publisher ORDER BY period_end);
+
+CREATE OR REPLACE VIEW "v_schedule_changes" AS
+SELECT publisher, plan_year, target_no, target_text, leader_name, lead_department,
+       previous_period_key, period_key,
+       previous_on_schedule, on_schedule,
+       CASE WHEN previous_on_schedule AND NOT on_schedule THEN 'slipped' ELSE 'caught up' END AS change
+FROM v_target_sequence
+WHERE previous_period_key IS NOT NULL AND previous_on_schedule <> on_schedule;
+
+CREATE OR REPLACE VIEW "v_stale_progress" AS
+SELECT publisher, plan_year, target_no, target_text, leader_name, lead_department,
+       previous_period_key, period_key, progress_text, source_file, source_line
+FROM v_target_sequence
+WHERE previous_period_key IS NOT NULL
+  AND regexp_replace(progress_text, '\s+', '', 'g') = regexp_replace(previous_progress_text, '\s+', '', 'g');

@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+
+import polars as pl
 
 from tests.conftest import DUBAN, REPO, run_build
 from tests.report_writers import sample_records, write_text
@@ -24,6 +27,19 @@ def _code_copy(tmp_path: Path) -> Path:
     for package in ("pipelines", "schemas", "assets"):
         shutil.copytree(REPO / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
     return code
+
+
+def _built_then_copied(tmp_path: Path, flags: list[str]) -> tuple[Path, Path, Path, Path]:
+    """A warehouse built by this checkout from one report of 甲市 with these flags, and a copy of the code to change.
+
+    Returns (raw folder, warehouse, Dagster home, code copy).
+    """
+    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    raw.mkdir()
+    _report(raw, "jia-2021-Q1.txt", "甲市人民政府", flags)
+    first = run_build(raw, warehouse, home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    return raw, warehouse, home, _code_copy(tmp_path)
 
 
 def _migrate_check(warehouse: Path, env: dict) -> subprocess.CompletedProcess:
@@ -92,12 +108,7 @@ description = "Characters in the progress text as printed."
 
 def test_adding_a_fact_column_takes_the_contract_and_the_derivation_only(tmp_path: Path) -> None:
     """The README's "How to change the schema" steps, done to a copy of the code: an existing warehouse migrates."""
-    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
-    raw.mkdir()
-    _report(raw, "jia-2021-Q1.txt", "甲市人民政府", ["是", "否", "已完成"])
-    assert run_build(raw, warehouse, home).returncode == 0
-
-    code = _code_copy(tmp_path)
+    raw, warehouse, home, code = _built_then_copied(tmp_path, ["是", "否", "已完成"])
     contract = code / "schemas" / "tables" / "fact_target_progress.toml"
     contract.write_text(contract.read_text(encoding="utf-8") + NEW_COLUMN, encoding="utf-8")
     normalise = code / "pipelines" / "normalise.py"
@@ -122,3 +133,101 @@ def test_adding_a_fact_column_takes_the_contract_and_the_derivation_only(tmp_pat
     assert run.query(
         "SELECT comment FROM duckdb_columns() WHERE table_name = 'fact_target_progress' AND column_name = 'progress_chars'"
     ) == [("Characters in the progress text as printed.",)]
+
+
+NEW_VIEW = """-- comment = "One row per publisher, period and leader: the targets the leader is in charge of and how many are behind."
+--
+-- [columns]
+-- targets = "Targets the leader is in charge of in the period."
+-- behind = "Of those, the targets whose progress_status is behind."
+
+SELECT publisher, period_key, leader_name, count(*) AS targets,
+       count(*) FILTER (WHERE progress_status = 'behind') AS behind
+FROM v_progress
+GROUP BY publisher, period_key, leader_name
+"""
+
+
+def test_a_view_dropped_into_schemas_views_is_created_commented_and_listed(tmp_path: Path) -> None:
+    """The README's steps for adding a view, done to a copy of the code: one new file, nothing else touched."""
+    raw, warehouse, home, code = _built_then_copied(tmp_path, ["是", "否", "否"])
+    # named to sort before v_progress, which it reads: the order of creation must come from the query
+    (code / "schemas" / "views" / "v_leader_load.sql").write_text(NEW_VIEW, encoding="utf-8")
+    env = {"PYTHONPATH": str(code)}
+    run = run_build(raw, warehouse, home, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    by_leader = run.query(
+        """SELECT publisher, period_key, leader_name, count(*), count(*) FILTER (WHERE progress_status = 'behind')
+           FROM v_progress GROUP BY ALL ORDER BY ALL"""
+    )
+    assert run.query("SELECT * FROM v_leader_load ORDER BY ALL") == by_leader
+    assert sum(row[4] for row in by_leader) == 2
+    assert run.query("SELECT comment FROM duckdb_views() WHERE view_name = 'v_leader_load'") == [
+        ("One row per publisher, period and leader: the targets the leader is in charge of and how many are behind.",)
+    ]
+    shared_leader = run.query(
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'v_progress' AND column_name = 'leader_name'"
+    )
+    assert run.query(
+        "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'v_leader_load' ORDER BY column_index"
+    ) == [
+        ("publisher", "The government body that published the report (e.g. 菏泽市人民政府)."),
+        ("period_key", "Reporting period: 2021Q1 for a quarter, 2021M11 for a month-end report."),
+        ("leader_name", shared_leader[0][0]),
+        ("targets", "Targets the leader is in charge of in the period."),
+        ("behind", "Of those, the targets whose progress_status is behind."),
+    ]
+    # listed wherever duban lists its views: the Parquet export and the catalog that BI endpoints read
+    exported = pl.read_parquet(warehouse.parent / "parquet" / "v_leader_load" / "**" / "*.parquet", hive_partitioning=True)
+    assert exported.height == len(by_leader)
+    listed = subprocess.run(
+        [sys.executable, "-c", "from pipelines.catalog import catalog; from pipelines.contracts import ddl; "
+         "print('v_leader_load' in catalog()['tables']); print(ddl())"],
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=tmp_path, timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    found, snapshot = listed.stdout.split("\n", 1)
+    assert found == "True"
+    assert 0 < snapshot.index('CREATE OR REPLACE VIEW "v_progress"') < snapshot.index('CREATE OR REPLACE VIEW "v_leader_load"')
+
+
+_FINGERPRINTS = (
+    "from pipelines.version import pipeline_version; from pipelines.catalog import catalog_fingerprint, schema_fingerprint; "
+    "print(pipeline_version(), schema_fingerprint(), catalog_fingerprint())"
+)
+
+
+def _fingerprints(code: Path | None) -> tuple[str, str, str]:
+    """(pipeline_version, definitions' fingerprint, descriptions' fingerprint) of a copy of the code (None: this checkout)."""
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else dict(os.environ)
+    cwd = code.parent if code else REPO  # python -c puts the working directory first on the path
+    out = subprocess.run([sys.executable, "-c", _FINGERPRINTS], capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return tuple(out.stdout.split())
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_the_fingerprints_follow_what_a_change_touches(tmp_path: Path) -> None:
+    """A view's query or a staged check re-derives reports (pipeline_version); a description re-applies comments only."""
+    code = _code_copy(tmp_path)
+    view = code / "schemas" / "views" / "v_schedule_changes.sql"
+    before = _fingerprints(None)
+    assert _fingerprints(code) == before  # the copy is the same code
+
+    _edit(view, 'change = "slipped (是 → 否)', 'change = "Slipped (是 → 否)')
+    described = _fingerprints(code)
+    assert described[:2] == before[:2] and described[2] != before[2]
+
+    _edit(view, "ELSE 'caught up' END", "ELSE 'recovered' END")
+    queried = _fingerprints(code)
+    assert queried[0] != described[0] and queried[1] != described[1] and queried[2] == described[2]
+
+    _edit(code / "schemas" / "tables" / "dim_leader.toml", "min_length = 1", "min_length = 2")
+    checked = _fingerprints(code)
+    assert checked[0] != queried[0] and checked[1:] == queried[1:]  # a staged check is no part of the DDL
