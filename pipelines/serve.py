@@ -80,6 +80,18 @@ def _copy_into(published: Path, snapshot: Path) -> int:
     return len(names)
 
 
+def served_shape(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """{table or view of schema main: [(column, type), …]}: what clients bind their queries to."""
+    shape: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in con.execute(
+        """SELECT table_name, column_name, data_type FROM duckdb_columns()
+           WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal
+           ORDER BY table_name, column_index"""
+    ).fetchall():
+        shape.setdefault(table, []).append((column, kind))
+    return shape
+
+
 def published_identity(path: Path) -> tuple[int, int, int]:
     """Changes when a publish renames a new file over the published one."""
     stat = path.stat()
@@ -110,7 +122,8 @@ class QuackServer:
         """Listen on host:port. Clients may only SELECT from the snapshot: every query passes the authorization
         macro; files, extensions and other databases are out of reach and the settings are locked."""
         uri = f"quack:{host}:{port}"
-        con = duckdb.connect(str(snapshot), read_only=True, config=OFFLINE)
+        # writable by this process only, for refresh(): clients pass the authorization macro, which admits reads only
+        con = duckdb.connect(str(snapshot), config=OFFLINE)
         try:
             load_quack(con)
             con.execute(f"SET GLOBAL quack_authorization_function = '{AUTHORIZE}'")
@@ -124,6 +137,41 @@ class QuackServer:
             snapshot.unlink(missing_ok=True)
             raise
         return cls(snapshot, uri, con)
+
+    def refresh(self, published: Path) -> bool:
+        """Replace every served table's rows by the published file's in one transaction, without stopping the server.
+
+        Clients stay attached and see the new rows on their next query (a query running meanwhile reads the
+        old ones). Returns False, changing nothing, when the tables or their columns differ (a schema
+        change): clients cache the shapes, so the caller restarts the server on a new snapshot instead.
+        """
+        try:
+            source = duckdb.connect(str(published), read_only=True, config=OFFLINE)
+        except duckdb.IOException as error:
+            if "lock" in str(error).lower():
+                raise PublishedLockedError(locked_message(published, error)) from None
+            raise
+        with source:
+            shape = served_shape(source)
+            if shape != served_shape(self.con):
+                return False
+            cursor = self.con.cursor()
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                for name in shape:
+                    quoted = '"' + name.replace('"', '""') + '"'
+                    rows = source.execute(f"FROM main.{quoted}").to_arrow_table()
+                    cursor.register("duban_incoming_rows", rows)
+                    cursor.execute(f"DELETE FROM main.{quoted}")
+                    cursor.execute(f"INSERT INTO main.{quoted} SELECT * FROM duban_incoming_rows")
+                    cursor.unregister("duban_incoming_rows")
+                cursor.execute("COMMIT")
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            finally:
+                cursor.close()
+        return True
 
     def stop(self) -> None:
         """Stop listening and delete the snapshot; a second call does nothing."""
@@ -177,6 +225,11 @@ def serve(
             if not published.exists() or published_identity(published) == seen:
                 continue
             try:
+                changed = published_identity(published)
+                if server.refresh(published):
+                    seen, last_problem = changed, ""
+                    say("duban serve: published warehouse changed; clients see it on their next query")
+                    continue
                 path, changed = snapshot()  # the old snapshot stays served until the new one is complete
             except PublishedLockedError as error:
                 if str(error) != last_problem:
@@ -186,6 +239,6 @@ def serve(
             last_problem = ""
             server.stop()
             server, seen = QuackServer.start(path, host, port, token), changed
-            say("duban serve: published warehouse changed; serving the new snapshot (clients re-ATTACH)")
+            say("duban serve: the warehouse's tables or columns changed; serving a new snapshot (clients re-ATTACH)")
     finally:
         server.stop()
