@@ -94,6 +94,19 @@ def _added_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     }
 
 
+def _unknown_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Table → columns it has that no contract of this code declares (written by a newer duban)."""
+    known = {t.name: set(t.column_names) for t in tables()}
+    unknown: dict[str, list[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal "
+        "AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main') ORDER BY column_index"
+    ).fetchall():
+        if table in known and column not in known[table]:
+            unknown.setdefault(table, []).append(column)
+    return unknown
+
+
 def _describe_added(table: str, columns: list[str]) -> str:
     filled = [f"{c} = {table_contract(table).column(c).backfill or 'NULL'}" for c in columns]
     return f"add {table}.{', '.join(columns)} (rows loaded before: {'; '.join(filled)})"
@@ -110,6 +123,14 @@ def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
             "upgrade duban (git pull && sh bootstrap.sh) or point --warehouse at another file"
         )
     steps = [f"schema {v} → {v + 1}: {MIGRATIONS[v][0]}" for v in range(version, SCHEMA_VERSION)]
+    if version == SCHEMA_VERSION and (unknown := _unknown_columns(con)):
+        # loading with this code would fill those columns with NULL in every reloaded row
+        columns = "; ".join(f"{table}.{', '.join(names)}" for table, names in unknown.items())
+        raise NewerWarehouseError(
+            f"the warehouse has columns this duban's contracts do not declare ({columns}): it was written by a "
+            "newer duban or a changed schemas/tables/; use that code (git pull && sh bootstrap.sh) or point "
+            "--warehouse at another file"
+        )
     if version == SCHEMA_VERSION:
         steps += [_describe_added(t, columns) for t, columns in _added_columns(con).items()]
     return steps

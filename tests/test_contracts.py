@@ -226,3 +226,28 @@ def test_a_view_whose_file_is_gone_is_dropped(tmp_path: Path) -> None:
         ensure_schema(con)
         names = {n for (n,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert names == set(view_names())
+
+
+def test_a_warehouse_with_columns_this_code_does_not_declare_is_refused_and_kept(tmp_path: Path) -> None:
+    """A column added by newer code (or a changed contract) would be NULLed by reloads: the build refuses instead."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import DUBAN, SEED, run_build
+
+    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    assert run_build(raw, warehouse, home).returncode == 0
+    with duckdb.connect(str(warehouse)) as con:  # what a build with a contract adding progress_chars leaves
+        con.execute("ALTER TABLE fact_target_progress ADD COLUMN progress_chars BIGINT")
+        con.execute("UPDATE fact_target_progress SET progress_chars = length(progress_text)")
+    (raw / SEED.name).touch()  # the report must be reloaded, which would empty the column
+    build = run_build(raw, warehouse, home)
+    assert build.returncode == 2, build.stdout + build.stderr
+    assert "fact_target_progress.progress_chars" in build.stderr and "newer duban" in build.stderr
+    check = subprocess.run([str(DUBAN), "migrate", "--check", "--warehouse", str(warehouse)],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 2 and "progress_chars" in check.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(progress_chars) FROM fact_target_progress").fetchone() == (54,)

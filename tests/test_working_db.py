@@ -99,6 +99,26 @@ def test_a_table_added_to_the_published_file_is_kept_aside_not_lost(tmp_path: Pa
     assert RESTORED not in second.stdout
 
 
+def test_a_change_outside_duban_is_found_by_a_build_with_nothing_new(tmp_path: Path) -> None:
+    """Nothing to load, but the published file was changed: keep the change aside and put duban's data back."""
+    raw, warehouse, home = _first_build(tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE TABLE evil (x INT)")
+        con.execute("DELETE FROM dim_leader")
+    again = run_build(raw, warehouse, home)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "the published warehouse was changed outside duban since the last build" in again.stdout
+    assert "republished duban's own data" in again.stdout
+    (kept,) = warehouse.parent.glob("duban.*.modified.duckdb")
+    with duckdb.connect(str(kept), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM dim_leader").fetchone() == (0,)
+    assert again.query("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'evil'") == [(0,)]
+    assert again.query("SELECT count(*) FROM dim_leader") == again.query("SELECT count(DISTINCT leader_key) FROM fact_target_progress")
+    assert again.query("SELECT count(*) FROM dim_leader")[0][0] > 0
+    third = run_build(raw, warehouse, home)  # and the next build finds it as published
+    assert third.returncode == 0 and "changed outside duban" not in third.stdout, third.stdout
+
+
 def test_both_files_changed_outside_duban_is_refused_with_the_way_out(tmp_path: Path) -> None:
     raw, warehouse, home = _first_build(tmp_path)
     with duckdb.connect(str(warehouse)) as con:

@@ -15,7 +15,7 @@ from pipelines.manifest import FileState, files_by_period, load_states, save_sta
 
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
 from pipelines.progress import stage, stop_display, terminal
-from pipelines.publish import work_dir, working_path
+from pipelines.publish import publish, work_dir, working_path
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.settings import configured_paths
 from pipelines.summary import (
@@ -90,11 +90,14 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     by_period = periods_to_build(states, warehouse_path, everything)
     for step in migrations_due(warehouse_path):
         say(f"duban: migrating the warehouse: {step}")
+    working = working_path(warehouse_path)
+    kept = keep_modified_published(warehouse_path, working)  # checked on every build, even one with nothing new
+    if kept:
+        say(kept)
+        if not by_period:  # nothing to load: put duban's last published data back at once
+            publish(warehouse_path)
+            say(f"duban: republished duban's own data at {warehouse_path}")
     if by_period:
-        working = working_path(warehouse_path)
-        kept = keep_modified_published(warehouse_path, working)
-        if kept:
-            say(kept)
         restored = verify_working(warehouse_path, working)
         if restored:
             say(restored)
