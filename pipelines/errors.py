@@ -9,6 +9,10 @@ class DubanError(Exception):
     """Base class for every error duban reports to its users."""
 
 
+class ConfigurationError(DubanError):
+    """A file under schemas/ (or a setting) contradicts itself; nothing is built until it is fixed."""
+
+
 class ReportRefused(DubanError):
     """A raw report cannot be loaded at all; the other reports still load."""
 

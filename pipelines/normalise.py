@@ -8,6 +8,7 @@ from functools import cache
 
 import polars as pl
 
+from pipelines.errors import ConfigurationError
 from schemas import schema_file
 
 # Separators between departments inside one cell: white space, 、，,；;／/
@@ -20,7 +21,22 @@ ON_SCHEDULE_BY_STATUS = {"completed": True, "ahead": True, "on_schedule": True, 
 def status_words() -> dict[str, str]:
     """Printed flag word (NFKC, no white space) → progress status, from schemas/status_words.toml."""
     table = tomllib.loads(schema_file("status_words.toml"))
-    return {unicodedata.normalize("NFKC", word): status for status, words in table.items() for word in words}
+    unknown = sorted(set(table) - set(PROGRESS_STATUSES[:-1]))  # `other` is what no word maps to
+    if unknown:
+        raise ConfigurationError(
+            f"schemas/status_words.toml names {', '.join(unknown)}; the statuses are {', '.join(PROGRESS_STATUSES[:-1])} "
+            "(any other word is `other`)"
+        )
+    meaning: dict[str, str] = {}
+    for status, words in table.items():
+        for word in words:
+            folded = "".join(unicodedata.normalize("NFKC", word).split())
+            if meaning.get(folded, status) != status:
+                raise ConfigurationError(
+                    f"schemas/status_words.toml lists {word!r} under both {meaning[folded]} and {status}; keep it under one"
+                )
+            meaning[folded] = status
+    return meaning
 
 
 def progress_status_expr(text: pl.Expr) -> pl.Expr:

@@ -231,3 +231,14 @@ def test_the_fingerprints_follow_what_a_change_touches(tmp_path: Path) -> None:
     _edit(code / "schemas" / "tables" / "dim_leader.toml", "min_length = 1", "min_length = 2")
     checked = _fingerprints(code)
     assert checked[0] != queried[0] and checked[1:] == queried[1:]  # a staged check is no part of the DDL
+
+
+def test_a_status_word_under_two_statuses_stops_the_build_with_one_line(tmp_path: Path) -> None:
+    raw, warehouse, home, code = _built_then_copied(tmp_path, ["是", "否"])
+    before = warehouse.read_bytes()
+    words = code / "schemas" / "status_words.toml"
+    words.write_text(words.read_text(encoding="utf-8").replace('behind = ["否"', 'behind = ["是", "否"'), encoding="utf-8")
+    refused = run_build(raw, warehouse, home, env={"PYTHONPATH": str(code)})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "lists '是' under both on_schedule and behind; keep it under one" in refused.stderr
+    assert "Traceback" not in refused.stderr and warehouse.read_bytes() == before
