@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 
 from pipelines.errors import DubanError
@@ -130,6 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args, serve_cmd, sql_cmd)
+    except KeyboardInterrupt:
+        print(f"\nduban {args.command}: interrupted; nothing was half-written (a publish is whole or not at all): "
+              "run the command again", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `duban sql … | head`: the reader has gone; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        print(f"duban {args.command}: {error.strerror} ({error.filename or 'writing'}): free space in the warehouse "
+              "folder and run it again; the published warehouse is as it was", file=sys.stderr)
+        return 2
     except DubanError as error:  # the warehouse, its folder or DAGSTER_HOME cannot be used: nothing was changed
         print(f"duban {args.command}: {error}", file=sys.stderr)
         if getattr(args, "json", False):  # automation reads the refusal from stdout too

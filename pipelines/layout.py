@@ -36,9 +36,11 @@ def long_cells(grid: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _column_names(cells: list[str]) -> str:
-    shown = [c for c in cells if c]
-    return "、".join(shown) if shown else "(an empty row)"
+def _column_names(cells: list[str], cell_chars: int = 40, total_chars: int = 300) -> str:
+    """The row's non-empty cells as a short quote: long cells and long rows are cut (…), so a message stays a line."""
+    shown = [c if len(c) <= cell_chars else c[:cell_chars] + "…" for c in cells if c]
+    text = "、".join(shown)
+    return (text if len(text) <= total_chars else text[:total_chars] + "…") if shown else "(an empty row)"
 
 
 def find_layout(cells: pl.DataFrame, path: Path | str) -> Layout:

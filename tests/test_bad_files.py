@@ -229,3 +229,13 @@ def test_a_damaged_processed_marker_counts_as_absent(tmp_path: Path) -> None:
     marker.parent.mkdir(parents=True)
     marker.write_bytes(b'{"failed": fal')
     assert not staging.has_processed("k")
+
+
+def test_a_huge_line_is_quoted_short_in_the_refusal(raw_dir: Path) -> None:
+    """A file of one 5 MB line fails alone, and its refusal quotes the line cut short, not whole."""
+    (raw_dir / "菏泽市2021年第二季度.txt").write_text("菏泽市人民政府2021年第二季度责任目标\n" + "x" * 5_000_000 + "\n", encoding="utf-8")
+    run = build(raw_dir)
+    assert run.returncode == 1 and seed_loaded(run)
+    (error,) = run.query("SELECT error FROM dim_report WHERE status = 'failed'")[0] or [None]
+    assert error and "the closest row" in error and len(error) < 1000, (error or "")[:300]
+    assert len(run.stdout) < 20_000 and len(run.stderr) < 20_000

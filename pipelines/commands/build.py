@@ -12,6 +12,7 @@ from pipelines.commands.output import json_mode, say
 from pipelines.instance import dagster_home, setting_up_instance
 from pipelines.lock import build_lock
 from pipelines.normalise import status_words
+from pipelines.parallel import workers
 from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
 
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
@@ -68,6 +69,7 @@ def build(
         return 2
     timings.reset()
     status_words()  # a contradictory schemas/status_words.toml stops the build before anything is read
+    workers()  # so does a DUBAN_WORKERS that is not a number
     with build_lock(work_dir(warehouse_path), say):
         check_published(warehouse_path)
         with terminal():

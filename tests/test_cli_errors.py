@@ -1,0 +1,57 @@
+"""The command line ends in one line, never a traceback: Ctrl-C, a closed pipe, a setting that is not a number."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.conftest import DUBAN, SEED, run_build
+from tests.test_operator import duban_env, write_corpus
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(tmp_path: Path) -> None:
+    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    raw.mkdir()
+    shutil.copy2(SEED, raw)
+    assert run_build(raw, warehouse, home).returncode == 0
+    piped = subprocess.run(
+        f"'{DUBAN}' sql --warehouse '{warehouse}' --max-rows 100000 'SELECT * FROM range(100000)' | head -1",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )
+    assert piped.stdout.count("\n") == 1 and "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr, piped.stderr
+
+
+def test_a_workers_setting_that_is_not_a_number_is_one_line(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw)
+    proc = run_build(raw, tmp_path / "w" / "duban.duckdb", tmp_path / "home", env={"DUBAN_WORKERS": "abc"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "duban build: DUBAN_WORKERS must be a whole number (0: one per core), not 'abc'"
+    assert not (tmp_path / "w" / "duban.duckdb").exists()
+
+
+def test_ctrl_c_during_a_build_says_so_in_one_line_and_the_next_build_completes(tmp_path: Path) -> None:
+    raw = tmp_path / "corpus"
+    write_corpus(raw)
+    warehouse = tmp_path / "w" / "duban.duckdb"
+    command = [str(DUBAN), "build", "--raw", str(raw), "--warehouse", str(warehouse)]
+    env = duban_env(tmp_path / "home")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(4)  # well inside the build of 300 reports
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "interrupted; nothing was half-written" in err and "Traceback" not in err, err[-3000:]
+    again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "300 reports" in again.stdout or "already in the warehouse" in again.stdout
