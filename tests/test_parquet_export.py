@@ -71,3 +71,22 @@ def test_a_reader_never_sees_two_builds_at_once(raw_dir: Path, tmp_path: Path) -
     assert facts.group_by("period_key").len().sort("period_key").rows() == [
         ("2021Q1", 54), ("2021Q2", 40), ("2021Q3", 30), ("2021Q4", 20)
     ]
+
+
+def test_the_readme_parquet_example_reads_one_build(tmp_path: Path) -> None:
+    """The README's Python example, run as written next to a built warehouse, reads v_progress and dim_report."""
+    import re
+    import shutil
+
+    from tests.conftest import REPO, SEED
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (example,) = [block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "realpath" in block]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw)
+    assert run_build(raw, tmp_path / "warehouse" / "duban.duckdb", tmp_path / "home").returncode == 0
+    check = example + "\nprint(progress.height, reports.height, progress['period_key'].unique().to_list())\n"
+    out = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(maxsplit=2)[:2] == ["54", "1"] and "2021Q1" in out.stdout

@@ -6,11 +6,12 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
 
-from tests.conftest import SEED, run_build
+from tests.conftest import DUBAN, SEED, run_build
 from tests.test_incremental_equals_scratch import warehouse_content
 
 EDITED = ("共同体等载体建设", "共同体建设")  # target 53's text, as the re-issue prints it
@@ -127,6 +128,9 @@ def test_a_warehouse_built_by_the_first_release_migrates_and_keeps_every_fact(ra
     with duckdb.connect(str(warehouse), read_only=True) as con:
         before = con.execute("SELECT * FROM v_progress ORDER BY target_no").fetchall()
         assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY'").fetchone()[0] > 0
+    status = subprocess.run([str(DUBAN), "status", "--warehouse", str(warehouse)], capture_output=True, text=True, timeout=120)
+    assert status.returncode == 1 and "written by an older duban (schema 1" in status.stderr, status.stderr
+    assert "`duban build` migrates it and keeps every fact" in status.stderr and "move it aside" not in status.stderr
     # the fixture's file has the seed's bytes; give it the fixture's recorded modification time
     with duckdb.connect(str(warehouse), read_only=True) as con:
         (modified,) = con.execute("SELECT epoch_us(file_modified_at) FROM dim_report").fetchone()

@@ -8,6 +8,7 @@ import sys
 import duckdb
 
 from pipelines.commands.output import say, warehouse_file
+from pipelines.migrate import SCHEMA_VERSION, schema_version
 from pipelines.working import open_error
 
 
@@ -20,6 +21,15 @@ def status_command(warehouse: str | None, as_json: bool) -> int:
         print(f"duban status: no warehouse at {path}; `duban build` creates it", file=sys.stderr)
         return 1
     try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            version = schema_version(con)
+        if version is not None and version < SCHEMA_VERSION:
+            print(
+                f"duban status: {path} was written by an older duban (schema {version}, now {SCHEMA_VERSION}); "
+                "`duban build` migrates it and keeps every fact (`duban migrate --check` says what it would do)",
+                file=sys.stderr,
+            )
+            return 1
         held = warehouse_status(path)
     except duckdb.Error as error:
         raise open_error(path, error) from None
