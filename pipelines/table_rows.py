@@ -121,8 +121,16 @@ def _failing_reports(model: pa.DataFrameSchema, frame: pl.DataFrame) -> dict[int
         return {}
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
-    if cases["index"].is_null().any():
-        raise RuntimeError(f"staged rows do not match {model.name}: a bug in duban\n{cases}")
+    if cases["index"].is_null().any():  # the frame as a whole (a column or its type), not a row, is wrong
+        wrong = cases.filter(pl.col("index").is_null())
+        found = "; ".join(
+            f"{row.get('column') or '?'}: {row.get('check')} (found {row.get('failure_case')})"
+            for row in wrong.select([c for c in ("column", "check", "failure_case") if c in wrong.columns]).to_dicts()
+        )
+        raise RuntimeError(
+            f"the rows the code derives do not match the contract of {model.name} ({found}); make the derivation "
+            "give each contract column its declared type (e.g. .cast(pl.Int64) for BIGINT)"
+        )
     rows = frame.with_row_index("index").select(pl.col("index").cast(pl.Int32), "report_idx")
     per_report = (
         cases.join(rows, on="index")

@@ -242,3 +242,30 @@ def test_a_status_word_under_two_statuses_stops_the_build_with_one_line(tmp_path
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "lists '是' under both on_schedule and behind; keep it under one" in refused.stderr
     assert "Traceback" not in refused.stderr and warehouse.read_bytes() == before
+
+
+def test_a_run_that_fails_before_loading_claims_no_report_and_names_the_mismatch(tmp_path: Path) -> None:
+    """A derivation of the wrong type fails the run: the summary says the reports were not loaded, and why."""
+    raw, warehouse, home, code = _built_then_copied(tmp_path, ["是", "否", "已完成"])
+    before = warehouse.read_bytes()
+    contract = code / "schemas" / "tables" / "fact_target_progress.toml"
+    contract.write_text(contract.read_text(encoding="utf-8") + NEW_COLUMN, encoding="utf-8")
+    normalise = code / "pipelines" / "normalise.py"
+    anchor = '        departments.alias("departments"),\n'
+    normalise.write_text(  # len_chars gives UInt32; the contract says BIGINT
+        normalise.read_text(encoding="utf-8").replace(anchor, anchor + '        pl.col("progress_text").str.len_chars().alias("progress_chars"),\n'),
+        encoding="utf-8",
+    )
+    _report(raw, "jia-2021-Q2.txt", "甲市人民政府", ["是", "超进度"])
+    (raw / "jia-2021-Q2.txt").write_text(
+        (raw / "jia-2021-Q2.txt").read_text(encoding="utf-8").replace("第一季度", "上半年"), encoding="utf-8"
+    )
+    run = run_build(raw, warehouse, home, "--verbose", env={"PYTHONPATH": str(code)})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "not loaded jia-2021-Q2.txt: the run failed before loading it" in run.stdout
+    assert "not loaded jia-2021-Q1.txt" in run.stdout  # re-derived by the new code, so part of the failed run too
+    claims = [l for l in run.stdout.splitlines() if "jia-2021-Q2.txt" in l and not l.startswith("  not loaded ")]
+    assert claims == [], claims
+    assert "duban: 0 reports, 0 records read" in run.stdout
+    assert "progress_chars" in run.stdout + run.stderr and "declared type" in run.stdout + run.stderr
+    assert warehouse.read_bytes() == before

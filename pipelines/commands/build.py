@@ -139,6 +139,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     outcomes: dict[str, str] = {}
     run_id = None
     run_seconds = None
+    not_loaded: list[str] = []  # files of a run that failed before anything was published
     stale = stale_reports(warehouse_path)
     if stale:
         say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
@@ -170,10 +171,14 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         if not result.success:
             failed_runs.append(result.run_id)
             say(f"  run {result.run_id} failed; `duban build --verbose` or `duban dev` (Dagster UI) shows its log")
+            if "star_schema" not in {event.step_key for event in result.get_step_success_events()}:
+                not_loaded = [name for name in files if name not in changed]  # the run published nothing
         else:
             outcomes = _report_outcomes(result)
     stop_display()
     rows = report_rows(warehouse_path, list(by_period))
+    if not_loaded:  # the warehouse still holds what it had: this build's account must not claim those reports
+        rows = [r for r in rows if r["source_file"] not in set(not_loaded)]
     for r in rows:
         if outcomes.get(r["source_file"]) == "re-derived" and r["status"] == "loaded":
             r["status"] = "re-derived"
@@ -194,11 +199,13 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         say(f"  failed {r['source_file']}: {r['error']}")
     for name, reason in changed.items():
         say(f"  failed {name}: {reason}")
+    for name in not_loaded:
+        say(f"  not loaded {name}: the run failed before loading it; the warehouse keeps what it had")
     say(f"\nduban: warehouse {warehouse_path}")
     total = totals(rows)
     rederived = sum(r["status"] == "re-derived" for r in rows)
     say(f"duban: {totals_line(total)}" + (f", {rederived} re-derived" if rederived else ""))
-    failed_reports_now = len(failed) + len(still_failed) + len(changed)
+    failed_reports_now = len(failed) + len(still_failed) + len(changed) + len(not_loaded)
     problems = len(refused) + failed_reports_now + len(failed_runs)
     if problems:
         say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")
@@ -221,6 +228,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         "failed_unchanged": [{"source_file": f, "error": e} for f, e in still_failed],
         "changed_during_build": [{"source_file": f, "error": e} for f, e in changed.items()],
         "removed": removed,
+        "not_loaded": not_loaded,
         "run_seconds": run_seconds,
     }
     return (1 if problems else 0), document
