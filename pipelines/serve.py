@@ -13,7 +13,7 @@ import duckdb
 
 from pipelines.catalog import apply_comments
 from pipelines.publish import work_dir
-from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
+from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message, serve_limit
 from pipelines.sqlguard import allowed_expression
 
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -127,6 +127,9 @@ class QuackServer:
         try:
             load_quack(con)
             con.execute(f"SET GLOBAL quack_authorization_function = '{AUTHORIZE}'")
+            # one bound for all token holders' queries together, locked below with the rest of the configuration
+            con.execute(f"SET memory_limit = '{serve_limit('DUBAN_SERVE_MEMORY_MB', 2048)}MiB'")
+            con.execute(f"SET max_temp_directory_size = '{serve_limit('DUBAN_SERVE_TEMP_MB', 1024)}MiB'")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
             con.execute(

@@ -389,3 +389,15 @@ def test_duban_serve_pg_only_fails_when_postgres_dies(postgresql_installed, tmp_
         server.output.wait_for("PostgreSQL exited unexpectedly", timeout=10)
     finally:
         server.stop()
+
+
+def test_a_token_holder_gets_bounded_sessions_and_cannot_lift_the_temp_space_cap(served: Served) -> None:
+    shown = psql(served, "SHOW statement_timeout; SHOW idle_in_transaction_session_timeout; SHOW temp_file_limit; "
+                         "SHOW client_connection_check_interval")
+    assert shown.returncode == 0, shown.stderr
+    values = [line.strip() for line in shown.stdout.splitlines() if line.strip() and not set(line.strip()) <= {"-"}]
+    assert ["5min", "10min", "1GB", "2s"] == [v for v in values if v in ("5min", "10min", "1GB", "2s")], values
+    lifted = psql(served, "SET temp_file_limit = -1")
+    assert lifted.returncode != 0 and "permission denied to set parameter" in lifted.stderr
+    slow = psql(served, "SET statement_timeout = '1s'; SELECT pg_sleep(5)")
+    assert slow.returncode != 0 and "canceling statement due to statement timeout" in slow.stderr

@@ -167,3 +167,13 @@ def test_a_client_stays_attached_across_three_publishes_with_no_failed_query(ser
     assert [p for (p,) in final] == ["2021Q1", "2021Q2", "2021Q3", "2021Q4"]
     assert con.execute(f"SELECT * FROM duban.v_progress {ORDER}").fetchall() == warehouse_rows(warehouse)
     assert ("2021Q1",) in seen  # the loop ran before the first publish too
+
+
+def test_the_quack_server_bounds_memory_and_temp_space_for_all_queries(served) -> None:
+    port = served[3]
+    con = client(port)
+    (memory, temp) = con.execute(
+        f"FROM quack_query('quack:127.0.0.1:{port}', "
+        "'SELECT current_setting(''memory_limit''), current_setting(''max_temp_directory_size'')')"
+    ).fetchone()
+    assert (memory, temp) == ("2.0 GiB", "1.0 GiB")  # DUBAN_SERVE_MEMORY_MB, DUBAN_SERVE_TEMP_MB defaults
