@@ -80,13 +80,22 @@ MIGRATIONS = {
 }
 
 
+def _table_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Table of schema main → its columns in order (views left out)."""
+    existing: dict[str, list[str]] = {}
+    for table, column in con.execute(
+        """SELECT table_name, column_name FROM duckdb_columns()
+           WHERE schema_name = 'main' AND NOT internal
+             AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main')
+           ORDER BY table_name, column_index"""
+    ).fetchall():
+        existing.setdefault(table, []).append(column)
+    return existing
+
+
 def _added_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Table → contract columns its current version lacks (additive changes, migrated without a version step)."""
-    existing: dict[str, set[str]] = {}
-    for table, column in con.execute(
-        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal"
-    ).fetchall():
-        existing.setdefault(table, set()).add(column)
+    existing = _table_columns(con)
     return {
         t.name: missing
         for t in tables()
@@ -96,15 +105,12 @@ def _added_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 def _unknown_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Table → columns it has that no contract of this code declares (written by a newer duban)."""
-    known = {t.name: set(t.column_names) for t in tables()}
-    unknown: dict[str, list[str]] = {}
-    for table, column in con.execute(
-        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'main' AND NOT internal "
-        "AND table_name IN (SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main') ORDER BY column_index"
-    ).fetchall():
-        if table in known and column not in known[table]:
-            unknown.setdefault(table, []).append(column)
-    return unknown
+    existing = _table_columns(con)
+    return {
+        t.name: extra
+        for t in tables()
+        if t.name in existing and (extra := [c for c in existing[t.name] if c not in t.column_names])
+    }
 
 
 def _describe_added(table: str, columns: list[str]) -> str:

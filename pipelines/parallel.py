@@ -7,7 +7,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Sequence, TypeVar
 
-from pipelines.errors import ConfigurationError
+from pipelines.settings import whole_number
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -18,10 +18,7 @@ MIN_ITEMS = int(os.environ.get("DUBAN_PARALLEL_MIN_ITEMS", "64"))
 
 def workers() -> int:
     """Worker processes to use: DUBAN_WORKERS, else one per core."""
-    text = os.environ.get("DUBAN_WORKERS", "0").strip() or "0"
-    if not text.isdigit():
-        raise ConfigurationError(f"DUBAN_WORKERS must be a whole number (0: one per core), not {text!r}")
-    return max(1, int(text) or os.cpu_count() or 1)
+    return max(1, whole_number("DUBAN_WORKERS", 0, minimum=0, meaning="(0: one per core)") or os.cpu_count() or 1)
 
 
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:

@@ -22,7 +22,7 @@ from pipelines.catalog import catalog
 from pipelines.pg_server import OWNER, PgServer, bindir
 from pipelines.publish import work_dir
 from pipelines.serve import OFFLINE, ServeError, extension_file, is_loopback, published_identity
-from pipelines.serve_checks import serve_limit
+from pipelines.settings import whole_number
 
 DATABASE = ROLE = SCHEMA = "duban"
 ROWS = "duban_rows"  # the views' rows; only the views' owner reads them
@@ -149,7 +149,7 @@ class PgEndpoint:
             f"ALTER ROLE {ROLE} SET default_transaction_read_only = on",
             f"ALTER ROLE {ROLE} SET search_path = {SCHEMA}",
             # defaults of every session (a client may lower them; temp space is capped server-wide)
-            f"ALTER ROLE {ROLE} SET statement_timeout = '{serve_limit('DUBAN_SERVE_QUERY_SECONDS', 300)}s'",
+            f"ALTER ROLE {ROLE} SET statement_timeout = '{whole_number('DUBAN_SERVE_QUERY_SECONDS', 300)}s'",
             f"ALTER ROLE {ROLE} SET idle_in_transaction_session_timeout = '600s'",
         ]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.serve import ServeError
-from pipelines.serve_checks import serve_limit
+from pipelines.settings import whole_number
 
 OWNER = "duban_owner"  # the cluster's superuser: reachable only over the unix socket, by the OS user running duban
 INSTALL_HINT = "install PostgreSQL's server: apt-get install postgresql"
@@ -197,7 +197,7 @@ class PgServer:
             "logging_collector": "off",
             # limits a token holder cannot raise (superuser settings): spill files per session, and queries
             # of clients that went away are cancelled within two seconds
-            "temp_file_limit": f"{serve_limit('DUBAN_SERVE_TEMP_MB', 1024)}MB",
+            "temp_file_limit": f"{whole_number('DUBAN_SERVE_TEMP_MB', 1024)}MB",
             "client_connection_check_interval": "2s",
         }
         args = [bins / "postgres", "-D", data] + [x for k, v in settings.items() for x in ("-c", f"{k}={v}")]

@@ -13,7 +13,8 @@ import duckdb
 
 from pipelines.catalog import apply_comments
 from pipelines.publish import work_dir
-from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message, serve_limit
+from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
+from pipelines.settings import whole_number
 from pipelines.sqlguard import allowed_expression
 
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -128,8 +129,8 @@ class QuackServer:
             load_quack(con)
             con.execute(f"SET GLOBAL quack_authorization_function = '{AUTHORIZE}'")
             # one bound for all token holders' queries together, locked below with the rest of the configuration
-            con.execute(f"SET memory_limit = '{serve_limit('DUBAN_SERVE_MEMORY_MB', 2048)}MiB'")
-            con.execute(f"SET max_temp_directory_size = '{serve_limit('DUBAN_SERVE_TEMP_MB', 1024)}MiB'")
+            con.execute(f"SET memory_limit = '{whole_number('DUBAN_SERVE_MEMORY_MB', 2048)}MiB'")
+            con.execute(f"SET max_temp_directory_size = '{whole_number('DUBAN_SERVE_TEMP_MB', 1024)}MiB'")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
             con.execute(

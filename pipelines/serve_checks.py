@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from pathlib import Path
@@ -79,13 +78,3 @@ def locked_message(published: Path, error: Exception) -> str:
         f"{published} is open for writing in {holder}, so it cannot be read; close that program "
         "(duban build never holds the published file open) and start duban serve again"
     )
-
-
-def serve_limit(name: str, default: int) -> int:
-    """A whole-number limit of the serving endpoints from the environment (e.g. DUBAN_SERVE_QUERY_SECONDS)."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) == 0:
-        raise ServeError(f"{name} must be a whole number above 0, not {text!r}")
-    return int(text)
