@@ -12,6 +12,7 @@ from typing import Callable
 import duckdb
 
 from pipelines.catalog import apply_comments
+from pipelines.contracts import identifier
 from pipelines.publish import work_dir
 from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
 from pipelines.settings import whole_number
@@ -70,8 +71,7 @@ def _copy_into(published: Path, snapshot: Path) -> int:
             ).fetchall()
         ]
         for name in names:
-            quoted = '"' + name.replace('"', '""') + '"'
-            con.execute(f"CREATE TABLE main.{quoted} AS FROM published.main.{quoted}")
+            con.execute(f"CREATE TABLE main.{identifier(name)} AS FROM published.main.{identifier(name)}")
         con.execute("DETACH published")
         apply_comments(con)  # CREATE TABLE AS copies no COMMENT; a view's comment lands on its table
         schema = AUTHORIZE.split(".")[0]
@@ -91,6 +91,34 @@ def served_shape(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, st
     ).fetchall():
         shape.setdefault(table, []).append((column, kind))
     return shape
+
+
+@dataclass(frozen=True)
+class ShapeChange:
+    """What a publish adds to the served shape: whole tables, and columns appended to served tables."""
+
+    tables: list[str]
+    columns: list[tuple[str, str, str]]  # (table, column, type)
+
+    def __bool__(self) -> bool:
+        return bool(self.tables or self.columns)
+
+    def names(self) -> list[str]:
+        return self.tables + [f"{table}.{column}" for table, column, _ in self.columns]
+
+
+def additive_change(
+    served: dict[str, list[tuple[str, str]]], incoming: dict[str, list[tuple[str, str]]]
+) -> ShapeChange | None:
+    """The tables and columns that turn the served shape into the incoming one by adding only; None when a
+    served table or column is gone from the incoming shape or has another type there."""
+    columns: list[tuple[str, str, str]] = []
+    for table, kept in served.items():
+        if table not in incoming or not set(kept) <= set(incoming[table]):
+            return None
+        names = {column for column, _ in kept}
+        columns += [(table, column, kind) for column, kind in incoming[table] if column not in names]
+    return ShapeChange([table for table in incoming if table not in served], columns)
 
 
 def published_identity(path: Path) -> tuple[int, int, int]:
@@ -142,12 +170,13 @@ class QuackServer:
             raise
         return cls(snapshot, uri, con)
 
-    def refresh(self, published: Path) -> bool:
-        """Replace every served table's rows by the published file's in one transaction, without stopping the server.
+    def refresh(self, published: Path) -> list[str] | None:
+        """Bring the served tables to the published file's rows in one transaction, without stopping the server.
 
         Clients stay attached and see the new rows on their next query (a query running meanwhile reads the
-        old ones). Returns False, changing nothing, when the tables or their columns differ (a schema
-        change): clients cache the shapes, so the caller restarts the server on a new snapshot instead.
+        old ones). New tables are created and new columns appended to served tables; returns their names.
+        Returns None, changing nothing, when a table or column went away or changed type: clients bind
+        columns by position and would read the wrong one, so the caller restarts on a new snapshot instead.
         """
         try:
             source = duckdb.connect(str(published), read_only=True, config=OFFLINE)
@@ -156,26 +185,33 @@ class QuackServer:
                 raise PublishedLockedError(locked_message(published, error)) from None
             raise
         with source:
-            shape = served_shape(source)
-            if shape != served_shape(self.con):
-                return False
+            incoming = served_shape(source)
+            change = additive_change(served_shape(self.con), incoming)
+            if change is None:
+                return None
             cursor = self.con.cursor()
             cursor.execute("BEGIN TRANSACTION")
             try:
-                for name in shape:
-                    quoted = '"' + name.replace('"', '""') + '"'
-                    rows = source.execute(f"FROM main.{quoted}").to_arrow_table()
+                for table, column, kind in change.columns:
+                    cursor.execute(f"ALTER TABLE main.{identifier(table)} ADD COLUMN {identifier(column)} {kind}")
+                for table in change.tables:
+                    columns = ", ".join(f"{identifier(column)} {kind}" for column, kind in incoming[table])
+                    cursor.execute(f"CREATE TABLE main.{identifier(table)} ({columns})")
+                for name in incoming:
+                    rows = source.execute(f"FROM main.{identifier(name)}").to_arrow_table()
                     cursor.register("duban_incoming_rows", rows)
-                    cursor.execute(f"DELETE FROM main.{quoted}")
-                    cursor.execute(f"INSERT INTO main.{quoted} SELECT * FROM duban_incoming_rows")
+                    cursor.execute(f"DELETE FROM main.{identifier(name)}")
+                    cursor.execute(f"INSERT INTO main.{identifier(name)} BY NAME SELECT * FROM duban_incoming_rows")
                     cursor.unregister("duban_incoming_rows")
+                if change:
+                    apply_comments(cursor)
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
             finally:
                 cursor.close()
-        return True
+        return change.names()
 
     def stop(self) -> None:
         """Stop listening and delete the snapshot; a second call does nothing."""
@@ -230,9 +266,12 @@ def serve(
                 continue
             try:
                 changed = published_identity(published)
-                if server.refresh(published):
+                added = server.refresh(published)
+                if added is not None:
                     seen, last_problem = changed, ""
-                    say("duban serve: published warehouse changed; clients see it on their next query")
+                    say("duban serve: published warehouse changed; clients see it on their next query" + (
+                        f" (added: {', '.join(added)}; an attached client lists new columns after "
+                        "FROM quack_clear_cache())" if added else ""))
                     continue
                 path, changed = snapshot()  # the old snapshot stays served until the new one is complete
             except PublishedLockedError as error:
@@ -243,6 +282,7 @@ def serve(
             last_problem = ""
             server.stop()
             server, seen = QuackServer.start(path, host, port, token), changed
-            say("duban serve: the warehouse's tables or columns changed; serving a new snapshot (clients re-ATTACH)")
+            say("duban serve: a published table or column was removed or changed type; serving a new snapshot: "
+                "attached clients get 'Invalid connection id' until they DETACH and ATTACH again")
     finally:
         server.stop()
