@@ -1,4 +1,9 @@
-"""The Dagster instance duban runs in: $DAGSTER_HOME, or .dagster/ in the current folder."""
+"""The Dagster instance duban runs in: $DAGSTER_HOME, or .dagster/ in the current folder.
+
+With DUBAN_DAGSTER_STORAGE=postgresql://… the runs, events, schedules and pool slots live in that PostgreSQL
+database instead of SQLite files in the home, so builds and daemons on several hosts share one history and
+one "warehouse" pool limit.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,28 @@ telemetry:
   enabled: false
 """
 
+STORAGE_ENV = "DUBAN_DAGSTER_STORAGE"
+WRITTEN_BY_DUBAN = INSTANCE_SETTINGS.splitlines()[0]
+
+# the URL is read from the environment when Dagster loads the file, so no password is written to disk
+POSTGRES_STORAGE = f"""\
+storage:
+  postgres:
+    postgres_url:
+      env: {STORAGE_ENV}
+"""
+
+
+def instance_settings() -> str:
+    """duban's dagster.yaml: SQLite in the home by default, PostgreSQL when DUBAN_DAGSTER_STORAGE is set."""
+    url = os.environ.get(STORAGE_ENV, "").strip()
+    if not url:
+        return INSTANCE_SETTINGS
+    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
+        raise DagsterHomeUnusable(_home(), ValueError(
+            f"{STORAGE_ENV} must be a postgresql://user:password@host:port/database URL, not {url.split(':')[0]!r}"))
+    return INSTANCE_SETTINGS + POSTGRES_STORAGE
+
 
 def _home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster").resolve()
@@ -33,8 +60,13 @@ def dagster_home() -> Path:
     try:
         home.mkdir(parents=True, exist_ok=True)
         settings = home / "dagster.yaml"
-        if not settings.exists():
-            settings.write_text(INSTANCE_SETTINGS, encoding="utf-8")
+        wanted = instance_settings()
+        # a dagster.yaml someone wrote by hand is theirs; one duban wrote follows DUBAN_DAGSTER_STORAGE
+        if not settings.exists() or (
+            settings.read_text(encoding="utf-8").startswith(WRITTEN_BY_DUBAN)
+            and settings.read_text(encoding="utf-8") != wanted
+        ):
+            settings.write_text(wanted, encoding="utf-8")
     except OSError as error:
         raise DagsterHomeUnusable(home, error) from None
     os.environ["DAGSTER_HOME"] = str(home)
@@ -67,7 +99,7 @@ def setting_up_instance() -> Iterator[dg.DagsterInstance]:
         raise
     except (OSError, dg.DagsterError) as error:
         raise DagsterHomeUnusable(home, error) from None
-    except Exception as error:  # sqlite errors surface as sqlalchemy's OperationalError
-        if type(error).__module__.startswith(("sqlalchemy", "sqlite3")):
+    except Exception as error:  # sqlite/postgres errors surface as sqlalchemy's OperationalError
+        if type(error).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg2")):
             raise DagsterHomeUnusable(home, error) from None
         raise

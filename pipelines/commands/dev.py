@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines.commands.output import say
-from pipelines.instance import dagster_home
+from pipelines.instance import STORAGE_ENV, dagster_home
 
 
 def workspace_file() -> Path:
@@ -28,6 +28,8 @@ def dev(host: str, port: int, extra: list[str]) -> int:
     if extra[:1] == ["--"]:
         extra = extra[1:]
     say(f"duban: DAGSTER_HOME={home}")
+    if os.environ.get(STORAGE_ENV, "").strip():
+        say(f"duban: runs and events in PostgreSQL ({STORAGE_ENV})")
     say(f"duban: Dagster UI at http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port} (workspace {workspace})")
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), "-h", host, "-p", str(port), *extra])
     return 0  # not reached

@@ -1,0 +1,107 @@
+"""Dagster storage in a real PostgreSQL: two `duban build` processes with different DAGSTER_HOME folders
+("hosts") share one run history and one "warehouse" pool limit."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from assets.warehouse import WAREHOUSE_POOL
+from tests.conftest import SEED, run_build
+from tests.test_pg_endpoint import postgresql_installed  # noqa: F401  (the install-or-skip fixture)
+from tests.test_serve import free_port
+
+psycopg = pytest.importorskip("psycopg")
+
+POOL_STEPS = {"star_schema", "v_progress"}  # the assets with pool=WAREHOUSE_POOL
+
+
+@pytest.fixture
+def dagster_db(tmp_path: Path, postgresql_installed: None):  # noqa: F811
+    """A throw-away PostgreSQL with an empty `dagster` database; yields its URL over the unix socket."""
+    from pipelines.pg_server import OWNER, PgServer
+
+    server = PgServer.start(tmp_path / "pg", "127.0.0.1", free_port())
+    try:
+        with psycopg.connect(server.admin_dsn("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE dagster")
+        yield f"postgresql://{OWNER}@/dagster?host={server.folder}&port={server.port}"
+    finally:
+        server.stop()
+
+
+def _instance(url: str, home: Path):
+    import dagster as dg
+
+    settings = f"storage:\n  postgres:\n    postgres_url: '{url}'\n"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(settings)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _pool_step_spans(instance, run_id: str) -> list[tuple[float, float, str]]:
+    """(start, end, step) of each step of the run that runs in the warehouse pool, from the run's event log."""
+    import dagster as dg
+
+    starts, spans = {}, []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or event.step_key not in POOL_STEPS:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            spans.append((starts[event.step_key], entry.timestamp, f"{run_id[:8]}:{event.step_key}"))
+    return spans
+
+
+def test_two_hosts_share_one_run_history_and_pool(tmp_path: Path, dagster_db: str) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / SEED.name).write_bytes(SEED.read_bytes())
+    env = {"DUBAN_DAGSTER_STORAGE": dagster_db}
+    # two "hosts": own DAGSTER_HOME, own warehouse (so no build lock between them), one PostgreSQL, at once
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(run_build, raw, tmp_path / "a" / "duban.duckdb", tmp_path / "home-a", env=env)
+        b = pool.submit(run_build, raw, tmp_path / "b" / "duban.duckdb", tmp_path / "home-b", env=env)
+        first, second = a.result(), b.result()
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    for home in ("home-a", "home-b"):
+        assert "postgres_url" in (tmp_path / home / "dagster.yaml").read_text()
+        assert not list((tmp_path / home).rglob("*.db")), "no SQLite run storage when PostgreSQL is set"
+
+    instance = _instance(dagster_db, tmp_path / "reader")
+    try:
+        import dagster as dg
+
+        runs = instance.get_runs()
+        assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        # the pool limit lives in the shared storage: both hosts see the same "warehouse" pool
+        assert WAREHOUSE_POOL in instance.event_log_storage.get_concurrency_keys()
+        assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
+        spans = sorted(span for run in runs for span in _pool_step_spans(instance, run.run_id))
+        assert len(spans) == 4  # star_schema and v_progress in each run
+        for earlier, later in zip(spans, spans[1:]):
+            assert earlier[1] <= later[0], f"two steps held the one warehouse slot at once: {earlier} {later}"
+    finally:
+        instance.dispose()
+
+
+def test_default_stays_sqlite_in_the_home(tmp_path: Path, raw_dir: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DUBAN_DAGSTER_STORAGE"}
+    os.environ.pop("DUBAN_DAGSTER_STORAGE", None)
+    build = run_build(raw_dir, tmp_path / "w" / "duban.duckdb", tmp_path / "home", env=env)
+    assert build.returncode == 0, build.stderr
+    assert "storage" not in (tmp_path / "home" / "dagster.yaml").read_text()
+    assert list((tmp_path / "home").rglob("*.db"))
+
+
+def test_a_non_postgres_url_is_refused_with_what_to_do(tmp_path: Path, raw_dir: Path) -> None:
+    build = run_build(raw_dir, tmp_path / "w" / "duban.duckdb", tmp_path / "home",
+                      env={"DUBAN_DAGSTER_STORAGE": "mysql://x@y/z"})
+    assert build.returncode != 0
+    assert "DUBAN_DAGSTER_STORAGE must be a postgresql://" in build.stderr
