@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     dev_cmd.add_argument("--host", default="127.0.0.1", help="address the UI listens on")
     dev_cmd.add_argument("--port", type=int, default=3000, help="port the UI listens on")
+    dev_cmd.add_argument("--instance", metavar="URL", help="keep runs, events and schedules in this PostgreSQL database "
+                         "(postgresql://user:password@host:port/db; default $DUBAN_DAGSTER_STORAGE, else SQLite in DAGSTER_HOME)")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="after --: passed on to dagster dev")
     args = parser.parse_args(argv)
     try:
@@ -182,7 +184,7 @@ def _run(args: argparse.Namespace, serve_cmd: argparse.ArgumentParser, sql_cmd: 
         return status_command(args.warehouse, args.json)
     from pipelines.commands.dev import dev
 
-    return dev(args.host, args.port, args.args)
+    return dev(args.host, args.port, args.args, args.instance)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,44 @@ def get_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+# any fixed number: the PostgreSQL advisory lock every duban process takes while it sets up the shared storage
+STORAGE_SETUP_LOCK = 0x64756261
+
+
+@contextmanager
+def _first_use_of_shared_storage() -> Iterator[None]:
+    """While held, no other duban process on any host creates or migrates the shared PostgreSQL storage.
+
+    Dagster creates its tables (and the pool rows) with check-then-create statements, which two hosts
+    starting on an empty database at once would both run; a session advisory lock lets one go first.
+    Nothing is held with SQLite storage: the home lock already covers it.
+    """
+    url = os.environ.get(STORAGE_ENV, "").strip()
+    if not url:
+        yield
+        return
+    import psycopg2  # installed with dagster-postgres
+
+    connection = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://", 1))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (STORAGE_SETUP_LOCK,))
+        yield
+    finally:
+        connection.close()  # ends the session, which releases the lock
+
+
+def _initialise_shared_pools(instance: dg.DagsterInstance) -> None:
+    """Create the warehouse pool's row in shared storage once, so runs never race to insert it."""
+    if not os.environ.get(STORAGE_ENV, "").strip():
+        return
+    from assets.warehouse import WAREHOUSE_POOL
+
+    storage = instance.event_log_storage
+    if WAREHOUSE_POOL not in storage.get_concurrency_keys():
+        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+
+
 @contextmanager
 def setting_up_instance() -> Iterator[dg.DagsterInstance]:
     """The instance, while this process alone may initialise or change its storage.
@@ -94,7 +132,10 @@ def setting_up_instance() -> Iterator[dg.DagsterInstance]:
     home = dagster_home()
     try:
         with exclusive(home / HOME_LOCK):
-            yield dg.DagsterInstance.get()
+            with _first_use_of_shared_storage():
+                instance = dg.DagsterInstance.get()
+                _initialise_shared_pools(instance)
+            yield instance
     except DagsterHomeUnusable:
         raise
     except (OSError, dg.DagsterError) as error:

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -87,8 +90,44 @@ def test_two_hosts_share_one_run_history_and_pool(tmp_path: Path, dagster_db: st
         assert len(spans) == 4  # star_schema and v_progress in each run
         for earlier, later in zip(spans, spans[1:]):
             assert earlier[1] <= later[0], f"two steps held the one warehouse slot at once: {earlier} {later}"
+        build_runs = {run.run_id for run in runs}
     finally:
         instance.dispose()
+
+    # a third host opens the UI on the same database (`duban dev --instance`): it lists both runs
+    shown = _runs_in_the_ui(dagster_db, tmp_path)
+    assert build_runs <= {run["runId"] for run in shown if run["status"] == "SUCCESS"}, shown
+
+
+RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
+
+
+def _runs_in_the_ui(url: str, tmp_path: Path) -> list[dict]:
+    """The runs `duban dev --instance URL` shows through the UI's GraphQL API, from a fresh DAGSTER_HOME."""
+    from tests.test_dagster_dev import Dev, wait_until
+
+    empty = tmp_path / "empty-raw"
+    empty.mkdir()
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home-ui"), "DUBAN_RAW": str(empty),
+           "DUBAN_WAREHOUSE": str(tmp_path / "ui" / "duban.duckdb")}
+    env.pop("DUBAN_DAGSTER_STORAGE", None)
+    log = (tmp_path / "duban-dev.log").open("w")
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("duban")), "dev", "--instance", url, "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    dev = Dev(port)
+    try:
+        wait_until(lambda: dev.up() or proc.poll() is not None, 180, "the Dagster webserver")
+        assert proc.poll() is None, (tmp_path / "duban-dev.log").read_text()
+        assert "postgres_url" in (tmp_path / "home-ui" / "dagster.yaml").read_text()
+        return dev.graphql(RUNS)["runsOrError"]["results"]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
 
 
 def test_default_stays_sqlite_in_the_home(tmp_path: Path, raw_dir: Path) -> None:

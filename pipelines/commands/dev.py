@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipelines.commands.output import say
-from pipelines.instance import STORAGE_ENV, dagster_home
+from pipelines.instance import STORAGE_ENV, dagster_home, setting_up_instance
 
 
 def workspace_file() -> Path:
@@ -18,9 +18,14 @@ def workspace_file() -> Path:
     return Path(pipelines.__file__).resolve().parent.parent / "workspace.yaml"
 
 
-def dev(host: str, port: int, extra: list[str]) -> int:
+def dev(host: str, port: int, extra: list[str], instance: str | None = None) -> int:
     """Start `dagster dev` on this project with duban's Dagster home, so `duban build` runs show up."""
+    if instance:
+        os.environ[STORAGE_ENV] = instance  # dagster.yaml reads it from the environment: no password on disk
     home = dagster_home()
+    if os.environ.get(STORAGE_ENV, "").strip():
+        with setting_up_instance() as ready:  # create the shared tables now, one host at a time
+            ready.dispose()
     dagster = str(Path(sys.executable).with_name("dagster"))
     if not Path(dagster).exists():
         dagster = shutil.which("dagster") or dagster
