@@ -10,6 +10,7 @@ from assets.resources import RawDirectory, Warehouse
 from assets.jobs import build_job
 from pipelines.manifest import decode_states, encode_states, files_by_period, scan_raw
 from pipelines.plan import periods_to_build
+from pipelines.printable import printable
 
 # How often the sensor looks at the raw directory; tests shorten it.
 SENSOR_INTERVAL = int(os.environ.get("DUBAN_SENSOR_INTERVAL", "30"))
@@ -58,7 +59,7 @@ def raw_directory_sensor(context: dg.SensorEvaluationContext, raw_directory: Raw
     events = []
     for name in changes.touched:
         if states[name].error:
-            context.log.warning(f"{name}: not loadable: {states[name].error}")
+            context.log.warning(f"{printable(name)}: not loadable: {printable(states[name].error)}")
     if changes.removed:
         context.log.warning(
             f"removed from the raw directory (their reports leave the warehouse): {', '.join(changes.removed)}"

@@ -14,6 +14,7 @@ from pipelines.raw_files import printable
 from pipelines.reports import discover_report_files
 from pipelines.staging import GONE, process_staged, stage_files
 from pipelines.version import pipeline_version
+from pipelines.printable import printable
 
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 # raw_reports metadata: {file: reason} for files the caller chose that changed or vanished before the read
@@ -65,9 +66,9 @@ def raw_reports(
     for period in periods:
         staging.write_period(period, staged.get(period, []))
     for message in unreadable:
-        context.log.warning(f"skipped unreadable file: {message}")
+        context.log.warning(f"skipped unreadable file: {printable(message)}")
     for name, problem in changed.items():
-        context.log.error(f"{name}: {problem}")
+        context.log.error(f"{printable(name)}: {printable(problem)}")
     return dg.MaterializeResult(
         metadata={
             "files": sum(len(keys) for keys in staged.values()),
@@ -113,7 +114,7 @@ def tidy_records(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
         summary = staging.processed_summary(key)  # counts only: the rows stay on disk
         if summary["failed"]:
             totals["failed_reports"] += 1
-            context.log.error(f"report failed: {staging.read_raw(key, with_grid=False).source_file}: {summary['error']}")
+            context.log.error(f"report failed: {printable(staging.read_raw(key, with_grid=False).source_file)}: {printable(summary['error'])}")
         else:
             totals["reports"] += 1
             totals["records_read"] += summary["accepted"] + summary["quarantined"]

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from pipelines.errors import TooLargeError
+from pipelines.settings import whole_number
 
 DEFAULTS = {"DUBAN_MAX_EXPANDED_MB": 50, "DUBAN_MAX_ZIP_RATIO": 200, "DUBAN_MAX_CELLS": 500_000}
 _RATIO_FLOOR = 1 << 20  # small members (styles, themes) may compress very well; only large ones are checked
@@ -23,9 +24,14 @@ _CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
 
 
 def limit(name: str) -> int:
-    """The limit set by environment variable name, or its default."""
-    value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else DEFAULTS[name]
+    """The limit set by environment variable name, or its default; a value that is not a whole number above 0 is refused."""
+    return whole_number(name, DEFAULTS[name])
+
+
+def check_limits() -> None:
+    """Refuse a bad limit setting before a build reads anything (workers would otherwise fail report by report)."""
+    for name in DEFAULTS:
+        limit(name)
 
 
 def check_zip_expansion(path: Path, archive: zipfile.ZipFile) -> None:

@@ -25,10 +25,17 @@ INTERVAL_ENV = "DUBAN_PROGRESS_SECONDS"
 
 
 def interval() -> float:
+    """Seconds between plain progress lines, from DUBAN_PROGRESS_SECONDS (default 5); anything but a number of 0 or more is refused."""
+    text = os.environ.get(INTERVAL_ENV, "").strip() or "5"
     try:
-        return max(0.0, float(os.environ.get(INTERVAL_ENV, "5")))
+        seconds = float(text)
     except ValueError:
-        return 5.0
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        from pipelines.errors import ConfigurationError
+
+        raise ConfigurationError(f"{INTERVAL_ENV} must be a number of seconds of 0 or more, not {text!r}")
+    return seconds
 
 
 class _Display:

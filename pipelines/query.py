@@ -15,6 +15,8 @@ from pipelines.sqlguard import CATALOG_AND_VALUES, FILE_READERS
 from pipelines.summary import format_table
 
 EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", re.IGNORECASE)
+LEADING_COMMENTS = re.compile(r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)+", re.S)
+PIVOT = re.compile(r"(?i)(un)?pivot\b")
 FUNCTION_NAME = re.compile(r'"function_name":"([^"]*)"')
 READ_ONLY = "duban sql is read-only"
 BUILD = "change data through `duban build`"
@@ -47,7 +49,11 @@ def _check(con: duckdb.DuckDBPyConnection, sql: str, allow_files: bool) -> None:
             if len(inner) != 1 or inner[0].type != duckdb.StatementType.SELECT:
                 raise RefusedStatement(f"refused EXPLAIN of something other than a SELECT: {READ_ONLY}; {BUILD}")
         elif statement.type != duckdb.StatementType.SELECT:
-            keyword = (text.split() or [statement.type.name])[0].upper()  # INSTALL and LOAD share one statement type
+            if not text.strip() and PIVOT.match(LEADING_COMMENTS.sub("", sql)):  # a bare PIVOT first creates a type
+                raise RefusedStatement("refused a bare PIVOT (it creates a type first): write it as SELECT … FROM t "
+                                       "PIVOT (aggregate FOR column IN (values…)), which duban sql runs")
+            # INSTALL and LOAD share one statement type: name the word the reader wrote, after any comments
+            keyword = (LEADING_COMMENTS.sub("", text).split() or [statement.type.name])[0].upper()
             raise RefusedStatement(f"refused {keyword}: {READ_ONLY} and runs only SELECT queries; {BUILD}")
         (serialized,) = con.execute("SELECT json_serialize_sql($1::VARCHAR)", [text]).fetchone()
         for name in FUNCTION_NAME.findall(serialized):

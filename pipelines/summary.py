@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.printable import printable
+
 
 def display_width(text: str) -> int:
     """Columns a string takes in a terminal (CJK characters take two)."""
@@ -15,7 +17,7 @@ def display_width(text: str) -> int:
 
 def format_table(header: list[str], rows: list[list[object]]) -> str:
     """A plain aligned text table that keeps CJK text in line."""
-    cells = [[("" if v is None else str(v)) for v in row] for row in [header, *rows]]
+    cells = [[printable(v) for v in row] for row in [header, *rows]]  # a file name cannot break a line
     widths = [max(display_width(row[i]) for row in cells) for i in range(len(header))]
     lines = []
     for n, row in enumerate(cells):

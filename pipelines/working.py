@@ -91,7 +91,11 @@ def open_error(path: Path, error: duckdb.Error) -> WarehouseLocked | WarehouseUn
     if held:
         return WarehouseLocked(path, held.group(2), held.group(1))
     reason = message.strip().splitlines()[0] if message.strip() else type(error).__name__
-    reason = reason.removeprefix("IO Error: ").replace(f'"{path}"', "the file").replace(f"{path}", "the file")
+    reason = reason.removeprefix("IO Error: ")
+    for named in (f'The file "{path}"', f'"{path}"', str(path)):
+        reason = reason.replace(named, "the file")
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        reason = "the file is empty"
     return WarehouseUnreadable(path, reason)
 
 

@@ -58,6 +58,20 @@ def test_a_file_name_that_is_not_utf8_fails_alone(raw_dir: Path) -> None:
     assert (again.returncode, refused_lines(again)) == (1, refused_lines(run)), again.stdout
 
 
+def test_file_names_with_line_breaks_or_direction_overrides_are_printed_escaped(raw_dir: Path) -> None:
+    (raw_dir / "two\nlines-2021-Q2.txt").write_bytes(other_report("丁一市人民政府"))
+    (raw_dir / "report\u202etxt.exe-2021-Q3.txt").write_bytes(b"\xff\xfe not a report at all")
+    run = build(raw_dir)
+    summary = run.stdout.splitlines()
+    assert any("two\\nlines-2021-Q2.txt" in line and "loaded" in line for line in summary), run.stdout
+    assert not any(line.startswith("lines-2021-Q2.txt") for line in summary)  # the name did not break the table
+    assert "\u202e" not in run.stdout + run.stderr  # no direction override reaches the terminal
+    assert any("report\\u202etxt.exe-2021-Q3.txt" in line for line in summary), run.stdout
+    # the warehouse keeps the real names: only what is printed is escaped
+    assert run.query("SELECT count(*) FROM dim_report WHERE source_file = ?", ["two\nlines-2021-Q2.txt"]) == [(1,)]
+    assert seed_loaded(run)
+
+
 def test_entries_that_cannot_be_read_fail_alone(raw_dir: Path) -> None:
     (raw_dir / "gone-2021-Q1.txt").symlink_to(raw_dir / "nowhere.txt")
     os.mkfifo(raw_dir / "pipe-2021-Q1.txt")  # reading it would block: it must be refused unopened

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import DUBAN, SEED, run_build
 from tests.test_operator import duban_env, write_corpus
 
@@ -32,6 +34,22 @@ def test_a_workers_setting_that_is_not_a_number_is_one_line(tmp_path: Path) -> N
     proc = run_build(raw, tmp_path / "w" / "duban.duckdb", tmp_path / "home", env={"DUBAN_WORKERS": "abc"})
     assert proc.returncode == 2
     assert proc.stderr.strip() == "duban build: DUBAN_WORKERS must be a whole number (0: one per core), not 'abc'"
+    assert not (tmp_path / "w" / "duban.duckdb").exists()
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("DUBAN_MAX_CELLS", "lots", "DUBAN_MAX_CELLS must be a whole number of 1 or more, not 'lots'"),
+    ("DUBAN_MAX_EXPANDED_MB", "0", "DUBAN_MAX_EXPANDED_MB must be a whole number of 1 or more, not '0'"),
+    ("DUBAN_PROGRESS_SECONDS", "-5", "DUBAN_PROGRESS_SECONDS must be a number of seconds of 0 or more, not '-5'"),
+])
+def test_a_bad_limit_or_progress_setting_is_refused_before_anything_is_read(tmp_path: Path, name: str, value: str,
+                                                                            expected: str) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw)
+    proc = run_build(raw, tmp_path / "w" / "duban.duckdb", tmp_path / "home", env={name: value})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"duban build: {expected}"
     assert not (tmp_path / "w" / "duban.duckdb").exists()
 
 

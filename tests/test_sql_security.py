@@ -109,3 +109,20 @@ def test_errors_are_one_line(seed_build) -> None:
     refused(out, 'Parser Error: syntax error at or near "SELEC"')
     out = duban_sql(seed_build.warehouse, "SELECT nope FROM quarantine")
     assert out.returncode == 1 and len(out.stderr.splitlines()) == 1
+
+
+def test_a_refusal_names_the_statement_after_leading_comments(seed_build, tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    out = duban_sql(seed_build.warehouse, f"/* nightly */ -- export\n COPY quarantine TO '{target}'")
+    refused(out, f"refused COPY: {READ_ONLY}")
+    assert not target.exists()
+
+
+def test_a_bare_pivot_is_refused_with_the_form_that_runs_and_that_form_runs(seed_build) -> None:
+    out = duban_sql(seed_build.warehouse, "PIVOT v_progress ON progress_status USING count(*)")
+    refused(out, "refused a bare PIVOT (it creates a type first): write it as SELECT … FROM t "
+                 "PIVOT (aggregate FOR column IN (values…)), which duban sql runs")
+    works = duban_sql(seed_build.warehouse, "SELECT * FROM (SELECT period_key, progress_status FROM v_progress) "
+                      "PIVOT (count(*) FOR progress_status IN ('on_schedule', 'behind'))")
+    assert works.returncode == 0, works.stderr
+    assert "2021Q1" in works.stdout

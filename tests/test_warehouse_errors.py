@@ -78,6 +78,17 @@ def test_a_damaged_published_file(copy: BuildRun, damage: str) -> None:
     assert copy.query("SELECT count(*) FROM quarantine") == [(4,)]
 
 
+def test_an_empty_published_file_is_one_plain_line_for_every_command(copy: BuildRun) -> None:
+    copy.warehouse.write_bytes(b"")
+    for command in (["sql", "SELECT 1"], ["status"], ["migrate", "--check"], ["report"]):
+        result = duban(command[0], "--warehouse", str(copy.warehouse), *command[1:], home=copy.home, cwd=copy.raw.parent)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert one_line(result.stderr) == (
+            f"duban {command[0]}: {copy.warehouse} is not a readable duban warehouse (the file is empty); "
+            "move it aside and run `duban build --all` to rebuild it from the raw reports")
+    assert copy.warehouse.read_bytes() == b""
+
+
 def test_a_duckdb_file_that_is_not_a_warehouse(copy: BuildRun) -> None:
     import duckdb
 

@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from pipelines.briefing.data import Briefing
 from pipelines.briefing.svg import FONT_FAMILY, bar_chart, line_chart
+from pipelines.printable import printable
 from schemas import schema_file
 
 # progress_status → the wording of a 督查通报, in the order the headline prints them
@@ -36,6 +37,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["pct"] = pct
+    env.filters["printable"] = printable
     return env
 
 

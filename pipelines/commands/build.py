@@ -16,7 +16,9 @@ from pipelines.parallel import workers
 from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
 
 from pipelines.plan import failed_reports, migrations_due, periods_to_build, removed_files, stale_reports
-from pipelines.progress import stage, stop_display, terminal
+from pipelines.limits import check_limits
+from pipelines.printable import printable
+from pipelines.progress import interval, stage, stop_display, terminal
 from pipelines.publish import publish, work_dir, working_path
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.settings import configured_paths
@@ -35,9 +37,9 @@ def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[st
     with stage("scan", None, "files") as progress:  # staged: the run reads them once
         states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging", progress=progress.update)
     for name in changes.skipped:
-        say(f"  skipped {raw_dir / name}: not a report (a lock, thumbnail, backup or system file)")
+        say(f"  skipped {printable(raw_dir / name)}: not a report (a lock, thumbnail, backup or system file)")
     save_states(cache, states)
-    refused = [f"{raw_dir / name}: {state.error}" for name, state in sorted(states.items()) if state.error]
+    refused = [f"{printable(raw_dir / name)}: {printable(state.error)}" for name, state in sorted(states.items()) if state.error]
     return states, refused, changes.skipped
 
 def build(
@@ -70,6 +72,8 @@ def build(
     timings.reset()
     status_words()  # a contradictory schemas/status_words.toml stops the build before anything is read
     workers()  # so does a DUBAN_WORKERS that is not a number
+    check_limits()  # and a DUBAN_MAX_* limit or DUBAN_PROGRESS_SECONDS that is not one
+    interval()
     with build_lock(work_dir(warehouse_path), say):
         check_published(warehouse_path)
         with terminal():
@@ -130,7 +134,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
     still_failed = failed_reports(warehouse_path, list(by_period))
     for source_file, error in still_failed:
-        say(f"  failed {source_file} (unchanged since an earlier build): {error}")
+        say(f"  failed {printable(source_file)} (unchanged since an earlier build): {error}")
     removed = removed_files(states, warehouse_path)
     for source_file in removed:
         say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
@@ -196,9 +200,9 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
             say(line)
     failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
-        say(f"  failed {r['source_file']}: {r['error']}")
+        say(f"  failed {printable(r['source_file'])}: {printable(r['error'])}")
     for name, reason in changed.items():
-        say(f"  failed {name}: {reason}")
+        say(f"  failed {printable(name)}: {printable(reason)}")
     for name in not_loaded:
         say(f"  not loaded {name}: the run failed before loading it; the warehouse keeps what it had")
     say(f"\nduban: warehouse {warehouse_path}")
