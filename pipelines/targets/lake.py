@@ -23,6 +23,7 @@ import duckdb
 from pipelines.checks import failed_row_checks
 from pipelines.contracts import identifier, sequences
 from pipelines.errors import DubanError
+from pipelines.faults import hold_point
 from pipelines.load import build_wide, ensure_schema, set_meta
 from pipelines.targets.base import Say, T, Target
 
@@ -201,6 +202,7 @@ class LakeTarget(Target):
                     f"CALL {ALIAS}.set_commit_message('duban', ?, extra_info => ?)",
                     [commit_text(message), json.dumps(message, ensure_ascii=False, default=str)],
                 )
+                hold_point("lake-commit")  # tests: another writer commits meanwhile
                 with publishing():
                     con.execute("COMMIT")
                 return result
