@@ -60,3 +60,159 @@ def test_the_history_in_a_ducklake_equals_the_same_build_into_a_duckdb_file(hist
     assert "already in the warehouse and unchanged" in again.stdout
     with target_for(lake).read() as con:
         assert con.execute("SELECT count(*) FROM lake.snapshots()").fetchone()[0] == len(snapshots)  # nothing new: no snapshot
+
+
+CITIES = ["济南市人民政府", "青岛市人民政府", "淄博市人民政府", "枣庄市人民政府"]
+
+
+def _publisher_folder(root: Path, city: str, seed: int) -> Path:
+    """A raw folder with one city's Q1 and Q2 reports."""
+    raw = root / f"raw-{seed}"
+    raw.mkdir(parents=True)
+    q1 = sample_records(30, seed=seed)
+    write_text(raw / f"city{seed}-2021-Q1.txt", f"{city}2021年责任目标第一季度工作推进情况一览表", q1)
+    q2 = [r.__class__(**{**r.__dict__, "progress_text": "二季度：" + r.progress_text}) for r in q1]
+    write_text(raw / f"city{seed}-2021-Q2.txt", f"{city}2021年责任目标上半年工作推进情况一览表", q2)
+    return raw
+
+
+def _reissue_folders(root: Path) -> list[Path]:
+    """Two folders holding the same re-issued Heze 2021Q1 (the seed, then a corrected copy): two builds race on one period."""
+    first = root / "raw-reissue-a"
+    first.mkdir()
+    shutil.copy2(SEED, first / SEED.name)
+    corrected = first / "heze-2021-Q1-corrected.txt"
+    corrected.write_text(SEED.read_text(encoding="utf-8").replace("是", "否", 3), encoding="utf-8")
+    os.utime(corrected, (time.time() + 60, time.time() + 60))  # newer than the seed: the current report
+    second = root / "raw-reissue-b"
+    shutil.copytree(first, second)  # copytree keeps the modification times
+    return [first, second]
+
+
+def _partial_reports(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Loaded reports whose facts and quarantine rows do not add up to the records read, and doubled current reports."""
+    broken = con.execute(
+        """SELECT r.source_file, r.records_read,
+                  (SELECT count(*) FROM fact_target_progress f WHERE f.report_key = r.report_key)
+                + (SELECT count(*) FROM quarantine q WHERE q.report_key = r.report_key) AS rows
+           FROM dim_report r WHERE r.status = 'loaded' AND r.records_read IS DISTINCT FROM rows"""
+    ).fetchall()
+    doubled = con.execute(
+        "SELECT publisher, period_key, count(*) FROM dim_report WHERE status = 'loaded' GROUP BY 1, 2 HAVING count(*) > 1"
+    ).fetchall()
+    return broken + doubled
+
+
+def _facts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """What the builds say, without surrogate keys (which depend on the order writers committed in)."""
+    keys = {"report_key", "target_key", "leader_key", "department_key", "quarantine_key", "superseded_by", "loaded_at"}
+    return {
+        "v_progress": _rows(con, "v_progress", keys),
+        "reports": _rows(con, "dim_report", keys),
+        "quarantine": _rows(con, "quarantine", keys),
+        "targets": _rows(con, "dim_target", keys),
+    }
+
+
+def test_six_builds_at_once_converge_to_a_sequential_build_and_readers_never_see_half_a_report(lake_server, tmp_path: Path) -> None:
+    from pipelines.local_build import build_locally
+
+    folders = [_publisher_folder(tmp_path, city, n) for n, city in enumerate(CITIES, 1)] + _reissue_folders(tmp_path)
+    lake, data = lake_server.new_lake()
+    # the schema first, so the six builds race on data rather than on creating tables
+    first = _lake_build(folders[0], lake, data, tmp_path / "home-0")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    seen: set[int] = set()
+    problems: list[str] = []
+    stop = threading.Event()
+
+    def read_in_a_loop() -> None:
+        while not stop.is_set():
+            with target_for(lake).read() as con:
+                (snapshot,) = con.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()
+                seen.add(snapshot)
+                problems.extend(f"snapshot {snapshot}: {row}" for row in _partial_reports(con))
+            time.sleep(0.2)
+
+    reader = threading.Thread(target=read_in_a_loop)
+    reader.start()
+    env = {**os.environ, "DUBAN_LAKE_RETRIES": "30"}
+    env.pop("DUBAN_WAREHOUSE", None)
+    try:
+        procs = [
+            subprocess.Popen(
+                [str(DUBAN), "build", "--raw", str(raw), "--warehouse", lake, "--data-path", str(data)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                env={**env, "DAGSTER_HOME": str(tmp_path / f"home-{n}")},
+            )
+            for n, raw in enumerate(folders[1:] + folders[:1], 1)
+        ]
+        outputs = [proc.communicate(timeout=900) for proc in procs]
+    finally:
+        stop.set()
+        reader.join(timeout=60)
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, out + err
+    retried = sum("conflicted with other writers" in out for out, _ in outputs)
+    print(f"{retried} of {len(procs)} builds had a commit conflict retried; the reader saw {len(seen)} snapshots")
+    assert problems == []
+    assert len(seen) >= 2  # the reader ran across the builds' commits, not only before or after them
+
+    sequential, sequential_data = lake_server.new_lake()
+    for raw in folders:
+        build_locally(raw, target_for(sequential, str(sequential_data)))
+    with target_for(lake).read() as con, target_for(sequential).read() as reference:
+        ours, theirs = _facts(con), _facts(reference)
+        for name in ours:
+            assert ours[name] == theirs[name], (name, [r for r in ours[name] if r not in theirs[name]][:3],
+                                                [r for r in theirs[name] if r not in ours[name]][:3])
+        assert _partial_reports(con) == []
+        (publishers,) = con.execute("SELECT count(DISTINCT publisher) FROM v_progress").fetchone()
+        assert publishers == len(CITIES) + 1
+        assert con.execute(
+            "SELECT count(*) FROM dim_report WHERE publisher = ? AND status = 'superseded'", [PUBLISHER]
+        ).fetchone()[0] == 1  # the seed, superseded by the corrected re-issue
+        messages = [m for (m,) in con.execute("SELECT commit_message FROM lake.snapshots() ORDER BY snapshot_id").fetchall()
+                    if m and m.startswith("duban build")]
+    # one snapshot per build that changed something: the first, four cities and one of the racing re-issues
+    # (the other finds the period as it wants it, unless it committed first and the other found nothing to do)
+    assert len(messages) in (6, 7), messages
+
+
+def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_server, tmp_path: Path) -> None:
+    lake, data = lake_server.new_lake()
+    early = _publisher_folder(tmp_path, CITIES[0], 1)
+    assert _lake_build(early, lake, data, tmp_path / "home-0").returncode == 0
+    held, other = _publisher_folder(tmp_path, CITIES[1], 2), _publisher_folder(tmp_path, CITIES[2], 3)
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home-1"), "DUBAN_PAUSE_AT": "lake-commit", "DUBAN_PAUSE_DIR": str(pause)}
+    env.pop("DUBAN_WAREHOUSE", None)
+    proc = subprocess.Popen(
+        [str(DUBAN), "build", "--raw", str(held), "--warehouse", lake, "--data-path", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (pause / "lake-commit.reached").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        with target_for(lake).read() as con:  # everything written, nothing committed: readers see none of it
+            assert con.execute("SELECT count(*) FROM dim_report WHERE publisher = ?", [CITIES[1]]).fetchone()[0] == 0
+        assert _lake_build(other, lake, data, tmp_path / "home-2").returncode == 0  # commits first
+        (pause / "lake-commit.release").touch()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "another writer committed to the DuckLake first" in out + err
+    assert "1 commit(s) conflicted with other writers of the DuckLake and were run again" in out
+    with target_for(lake).read() as con:
+        counts = dict(con.execute("SELECT publisher, count(*) FROM v_progress GROUP BY 1").fetchall())
+        assert counts == {CITIES[0]: 60, CITIES[1]: 60, CITIES[2]: 60}
+        assert _partial_reports(con) == []
+        (duplicates,) = con.execute(
+            "SELECT count(*) FROM (SELECT report_key FROM dim_report GROUP BY 1 HAVING count(*) > 1)").fetchone()
+        assert duplicates == 0  # keys drawn again on the new snapshot, not reused
