@@ -29,7 +29,8 @@ def make_definitions(
         schedules=[daily_catch_up, quarterly_review],
         resources={
             "raw_directory": RawDirectory(path=str(raw_dir or default_raw)),
-            "warehouse": Warehouse(path=str(warehouse or default_warehouse), data_path=data_path or configured_data_path()),
+            "warehouse": Warehouse(path=str(warehouse or default_warehouse), data_path=data_path or configured_data_path(),
+                                   raw_path=str(raw_dir or default_raw)),
         },
         executor=dg.in_process_executor,
     )

@@ -27,6 +27,7 @@ class Warehouse(dg.ConfigurableResource):
 
     path: str
     data_path: str | None = None
+    raw_path: str = ""  # the raw folder builds read: on a DuckLake each keeps its own period lists
 
     @property
     def target(self) -> Target:
@@ -39,4 +40,4 @@ class Warehouse(dg.ConfigurableResource):
 
     @property
     def staging(self) -> StagingArea:
-        return StagingArea(self.target.work_dir / "staging")
+        return self.target.staging(Path(self.raw_path or configured_paths()[0]))

@@ -8,7 +8,7 @@ from pathlib import Path
 from pipelines.manifest import scan_raw
 from pipelines.period_load import load_period
 from pipelines.plan import periods_to_build
-from pipelines.staging import StagingArea, process_staged, stage_files
+from pipelines.staging import process_staged, stage_files
 from pipelines.targets import Target, target_for
 
 
@@ -24,7 +24,7 @@ class LocalBuild:
 def build_locally(raw_dir: Path, published: Path | str | Target, everything: bool = False) -> LocalBuild:
     """Bring the warehouse (a file, or a target) in line with raw_dir as `duban build` does (scan, plan, stage, process, load, publish)."""
     target = target_for(published)
-    staging = StagingArea(target.work_dir / "staging")
+    staging = target.staging(raw_dir)
     states, _ = scan_raw(raw_dir, {}, staging.root)
     result = LocalBuild(refused={name: s.error for name, s in states.items() if s.error})
     plan = periods_to_build(states, target, everything)

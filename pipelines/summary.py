@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-import duckdb
 
 
 def display_width(text: str) -> int:

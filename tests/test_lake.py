@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from pipelines.contracts import star_tables
 from pipelines.targets import target_for

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import duckdb
+
+from pipelines.staging import StagingArea
 
 T = TypeVar("T")
 Say = Callable[[str], None]
@@ -64,6 +67,12 @@ class Target:
     def manifest_path(self, raw_dir: Path) -> Path:
         """Where the raw directory's manifest is cached."""
         return self.work_dir / "raw-manifest"
+
+    def staging(self, raw_dir: Path) -> StagingArea:
+        """The staging area of builds of raw_dir: one shared area on a file (one build at a time); on a lake,
+        where builds of other folders run at once, each raw folder keeps its own period lists."""
+        scope = hashlib.sha256(str(Path(raw_dir).resolve()).encode()).hexdigest()[:12] if self.is_lake else ""
+        return StagingArea(self.work_dir / "staging", scope)
 
     def scoped(self) -> bool:
         """Whether a build speaks only for the publishers it has files for (a lake shared by many writers)."""
