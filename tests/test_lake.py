@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipelines.contracts import star_tables
 from pipelines.targets import target_for
@@ -215,3 +216,29 @@ def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_serv
         (duplicates,) = con.execute(
             "SELECT count(*) FROM (SELECT report_key FROM dim_report GROUP BY 1 HAVING count(*) > 1)").fetchone()
         assert duplicates == 0  # keys drawn again on the new snapshot, not reused
+
+
+def test_an_s3_data_path_gets_its_secret_from_the_environment_and_an_unknown_scheme_is_refused(monkeypatch, tmp_path: Path) -> None:
+    from pipelines.targets.lake import LakeError, LakeTarget, load_extensions, s3_secret
+
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    load_extensions(con, postgres=False, remote=True, folder=tmp_path / "ext")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    assert s3_secret(con) is False  # no key: nothing made up
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "duban-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "duban-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "cn-north-1")
+    monkeypatch.setenv("DUBAN_S3_ENDPOINT", "minio.internal:9000")
+    monkeypatch.setenv("DUBAN_S3_URL_STYLE", "path")
+    monkeypatch.setenv("DUBAN_S3_USE_SSL", "false")
+    assert s3_secret(con) is True
+    (secret,) = con.execute("SELECT secret_string FROM duckdb_secrets() WHERE name = 'duban_s3'").fetchone()
+    for expected in ("key_id=duban-key", "region=cn-north-1", "endpoint=minio.internal:9000", "url_style=path", "use_ssl=false"):
+        assert expected in secret, secret
+    assert "duban-secret" not in secret  # DuckDB redacts the secret itself
+    scope = con.execute("SELECT scope FROM duckdb_secrets() WHERE name = 'duban_s3'").fetchone()[0]
+    assert any(s.startswith("s3://") for s in scope)
+    with pytest.raises(LakeError, match="az:// is not supported"):
+        LakeTarget(f"ducklake:{tmp_path / 'w.ducklake'}", "az://container/lake")
+    assert LakeTarget(f"ducklake:{tmp_path / 'w.ducklake'}", "s3://bucket/lake").data_path == "s3://bucket/lake/"

@@ -29,7 +29,17 @@ from pipelines.targets.base import Say, T, Target
 
 ALIAS = "lake"
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "r2://", "az://", "abfss://", "http://", "https://")
+REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "r2://", "http://", "https://")  # what httpfs reaches
+# the S3 secret's settings and the environment variables they come from (AWS's names where they exist)
+S3_SECRET = {
+    "KEY_ID": ("AWS_ACCESS_KEY_ID",),
+    "SECRET": ("AWS_SECRET_ACCESS_KEY",),
+    "SESSION_TOKEN": ("AWS_SESSION_TOKEN",),
+    "REGION": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "ENDPOINT": ("DUBAN_S3_ENDPOINT",),  # an S3-compatible store, e.g. minio.example:9000
+    "URL_STYLE": ("DUBAN_S3_URL_STYLE",),  # path, for most S3-compatible stores
+    "USE_SSL": ("DUBAN_S3_USE_SSL",),  # false for a plain-http endpoint
+}
 
 
 class LakeError(DubanError):
@@ -73,6 +83,23 @@ def load_extensions(con: duckdb.DuckDBPyConnection, postgres: bool, remote: bool
     con.execute(f"LOAD {_literal(str(extension_file('ducklake')))}")
 
 
+def s3_secret(con: duckdb.DuckDBPyConnection) -> bool:
+    """Give the connection a temporary S3 secret from AWS_ACCESS_KEY_ID & co. (DUBAN_S3_* for S3-compatible
+    stores); False when no key is set (public buckets, or credentials DuckDB finds by itself)."""
+    values = {}
+    for setting, names in S3_SECRET.items():
+        value = next((os.environ[n] for n in names if os.environ.get(n, "").strip()), None)
+        if value is not None:
+            values[setting] = value.strip()
+    if "KEY_ID" not in values:
+        return False
+    if "USE_SSL" in values:
+        values["USE_SSL"] = "true" if values["USE_SSL"].lower() in ("1", "true", "yes", "on") else "false"
+    options = ", ".join(f"{k} {v if k == 'USE_SSL' else _literal(v)}" for k, v in values.items())
+    con.execute(f"CREATE OR REPLACE TEMPORARY SECRET duban_s3 (TYPE s3, {options})")
+    return True
+
+
 class LakeTarget(Target):
     """`ducklake:postgres:<conninfo>` or `ducklake:<path>.ducklake`, with the Parquet files under data_path."""
 
@@ -102,6 +129,9 @@ class LakeTarget(Target):
             return None
         if data_path.startswith(REMOTE):
             return data_path if data_path.endswith("/") else data_path + "/"
+        if re.match(r"^[a-z][a-z0-9+.-]+://", data_path):
+            raise LakeError(f"--data-path {data_path.split('://')[0]}:// is not supported; give a folder, or an "
+                            f"{', '.join(REMOTE[:5])} or http(s):// URL")
         folder = Path(data_path).resolve()
         return str(folder) + "/"
 
@@ -109,7 +139,10 @@ class LakeTarget(Target):
         """A connection with the lake attached as `lake` and in use (tables and views resolve unqualified)."""
         con = duckdb.connect(config=OFFLINE)
         try:
-            load_extensions(con, self.postgres, bool(self.data_path and self.data_path.startswith(REMOTE)), self.work_dir / "extensions")
+            remote = bool(self.data_path and self.data_path.startswith(REMOTE))
+            load_extensions(con, self.postgres, remote, self.work_dir / "extensions")
+            if remote:
+                s3_secret(con)
             options = ["READ_ONLY"] if read_only else []
             if self.data_path and not read_only:
                 if not self.data_path.startswith(REMOTE):
