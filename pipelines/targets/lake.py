@@ -60,9 +60,18 @@ def _redacted(spec: str) -> str:
 
 def retry_settings() -> tuple[int, float, float]:
     """(attempts, first wait in seconds, longest wait) from DUBAN_LAKE_RETRIES (8), DUBAN_LAKE_RETRY_SECONDS (0.2, doubling up to 5)."""
-    attempts = int(os.environ.get("DUBAN_LAKE_RETRIES", "8"))
-    first = float(os.environ.get("DUBAN_LAKE_RETRY_SECONDS", "0.2"))
-    return max(attempts, 1), first, 5.0
+    from pipelines.errors import ConfigurationError
+    from pipelines.settings import whole_number
+
+    attempts = whole_number("DUBAN_LAKE_RETRIES", 8)
+    text = os.environ.get("DUBAN_LAKE_RETRY_SECONDS", "").strip() or "0.2"
+    try:
+        first = float(text)
+    except ValueError:
+        first = -1.0
+    if not 0 < first <= 60:
+        raise ConfigurationError(f"DUBAN_LAKE_RETRY_SECONDS must be a number of seconds above 0 and at most 60, not {text!r}")
+    return attempts, first, 5.0
 
 
 def is_conflict(error: BaseException) -> bool:
