@@ -242,3 +242,15 @@ def test_an_s3_data_path_gets_its_secret_from_the_environment_and_an_unknown_sch
     with pytest.raises(LakeError, match="az:// is not supported"):
         LakeTarget(f"ducklake:{tmp_path / 'w.ducklake'}", "az://container/lake")
     assert LakeTarget(f"ducklake:{tmp_path / 'w.ducklake'}", "s3://bucket/lake").data_path == "s3://bucket/lake/"
+
+
+@pytest.mark.parametrize(("name", "value"), [("DUBAN_LAKE_RETRIES", "many"), ("DUBAN_LAKE_RETRIES", "0"),
+                                             ("DUBAN_LAKE_RETRY_SECONDS", "-1"), ("DUBAN_LAKE_RETRY_SECONDS", "soon")])
+def test_bad_retry_settings_are_refused_with_their_name(monkeypatch, name: str, value: str) -> None:
+    from pipelines.errors import ConfigurationError
+    from pipelines.targets.lake import retry_settings
+
+    assert retry_settings() == (8, 0.2, 5.0)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name):
+        retry_settings()
