@@ -82,7 +82,7 @@ def _reissue_folders(root: Path) -> list[Path]:
     first.mkdir()
     shutil.copy2(SEED, first / SEED.name)
     corrected = first / "heze-2021-Q1-corrected.txt"
-    corrected.write_text(SEED.read_text(encoding="utf-8").replace("是", "否", 3), encoding="utf-8")
+    corrected.write_text(SEED.read_text(encoding="utf-8").replace("\t是\t", "\t否\t", 3), encoding="utf-8")  # three targets fall behind
     os.utime(corrected, (time.time() + 60, time.time() + 60))  # newer than the seed: the current report
     second = root / "raw-reissue-b"
     shutil.copytree(first, second)  # copytree keeps the modification times
