@@ -88,7 +88,7 @@ def raw_directory_sensor(context: dg.SensorEvaluationContext, raw_directory: Raw
 def daily_catch_up(context: dg.ScheduleEvaluationContext, raw_directory: RawDirectory, warehouse: Warehouse):
     """Every morning: build every period whose files are not all in the warehouse, or that was never built."""
     states, _ = scan_raw(raw_directory.root, {})
-    stale = periods_to_build(states, warehouse.published)
+    stale = periods_to_build(states, warehouse.target)
     instance = context.instance
     known = set(instance.get_dynamic_partitions(period_partitions.name))
     new = sorted(set(stale) - known)

@@ -37,11 +37,11 @@ def _briefing_version() -> str:
 def briefing_reports(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """One HTML briefing per publisher for each of the run's periods, under warehouse/reports/<publisher>/<period>.html."""
     with timed("briefing"):
-        written = write_briefings(warehouse.published, periods=list(context.partition_keys))
+        written = write_briefings(warehouse.target, periods=list(context.partition_keys))
     summary = "\n\n".join(markdown_summary(b) for b, _ in written) or "No facts in the run's periods."
     return dg.MaterializeResult(
         metadata={
-            "directory": dg.MetadataValue.path(str(warehouse.published.parent / "reports")),
+            "directory": dg.MetadataValue.path(str(warehouse.target.output_dir / "reports")),
             "pages": dg.MetadataValue.json({f"{b.publisher} {b.period_key}": str(path) for b, path in written}),
             "summary": dg.MetadataValue.md(summary),
         }

@@ -24,10 +24,10 @@ def parquet_export(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
     """Every table and view of the published warehouse as Parquet, period-keyed ones partitioned by period;
     only the run's periods are rewritten."""
     with stage("export", None, "tables and views", log=context.log.info) as progress:
-        counts = export_parquet(warehouse.published, context.partition_keys, progress=progress.update)
+        counts = export_parquet(warehouse.target, context.partition_keys, progress=progress.update)
     return dg.MaterializeResult(
         metadata={
-            "directory": dg.MetadataValue.path(str(warehouse.published.parent / "parquet")),
+            "directory": dg.MetadataValue.path(str(warehouse.target.output_dir / "parquet")),
             "rows": dg.MetadataValue.json(counts),
         }
     )

@@ -10,7 +10,7 @@ from assets.resources import RawDirectory, Warehouse
 from pipelines.faults import hold_point, pause_point
 from pipelines.parallel import map_chunks
 from pipelines.progress import stage
-from pipelines.raw_files import printable
+from pipelines.raw_files import storable_name
 from pipelines.reports import discover_report_files
 from pipelines.staging import GONE, process_staged, stage_files
 from pipelines.version import pipeline_version
@@ -56,9 +56,9 @@ def raw_reports(
     for name, (period, key, read, error) in zip(names, results):
         expected = [config.periods_of[name]] if name in config.periods_of else periods
         if config.files and (problem := changed_since_scan(period, error, expected)):
-            changed[printable(name)] = problem
+            changed[storable_name(name)] = problem
         elif error:
-            unreadable.append(f"{printable(name)}: {error}")
+            unreadable.append(f"{storable_name(name)}: {error}")
         elif key:
             staged[period].append(key)
             lines += read

@@ -1,7 +1,8 @@
-"""Assets that load staged records into the DuckDB star schema and publish it for analysts."""
+"""Assets that load staged records into the star schema (a DuckDB file or a DuckLake) and make it visible to analysts."""
+
+from dataclasses import dataclass, field
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from assets.ingest import SINGLE_RUN, tidy_records
@@ -37,10 +38,23 @@ _checks = [
 ]
 
 
+@dataclass
+class _Loaded:
+    """What one load did and what the checks found, gathered inside the load's transaction."""
+
+    outcomes: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
+    period_facts: dict = field(default_factory=dict)
+    reconciliation: list = field(default_factory=list)
+    duplicates: dict = field(default_factory=dict)
+    orphans: dict = field(default_factory=dict)
+
+
 def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str, keys: list[str]) -> tuple[dict, dict]:
     """Bring one period in line with its staged files (keys); returns (outcomes, failures) by file."""
     staging = warehouse.staging
-    result = load_period(con, period_key, [staging.read_processed(key) for key in keys])
+    result = load_period(con, period_key, [staging.read_processed(key) for key in keys], scoped=warehouse.target.scoped())
     counts = {s: sum(v == s for v in result.outcomes.values()) for s in ("loaded", "superseded", "unchanged")}
     context.log.info(
         f"{period_key}: {counts['loaded']} report(s) loaded, {counts['superseded']} superseded, "
@@ -57,26 +71,32 @@ def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, p
     pool=WAREHOUSE_POOL,
 )
 def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
-    """Bring each of the run's periods in line with its files in the working star schema, then publish it.
+    """Bring each of the run's periods in line with its files in the star schema and make it visible as a whole.
 
-    Loading and publishing happen under the warehouse's build lock, so runs of the sensor, schedules
-    or `dagster dev` and `duban build` never write the warehouse at the same time.
+    On a DuckDB file the load runs in the working copy under the warehouse's build lock (so runs of the
+    sensor, schedules or `dagster dev` and `duban build` never write at the same time), then the file is
+    published. On a DuckLake the load is one transaction, committed as one snapshot named after the run;
+    a commit that conflicts with another writer's is rolled back and run again.
     """
     periods = context.partition_keys
-    outcomes: dict[str, str] = {}
-    failures: dict[str, str] = {}
     staged = {period_key: warehouse.staging.read_period(period_key) for period_key in periods}
-    with warehouse.writing(context.log.info):
-        with warehouse.connect_working() as con, stage(
-            "load", sum(map(len, staged.values())), "reports", log=context.log.info
-        ) as progress:
+    target = warehouse.target
+    message = {"run_id": context.run_id, "periods": list(periods)}
+    if target.is_lake:  # the snapshot names the reports it holds
+        message["reports"] = sorted({
+            warehouse.staging.read_raw(key, with_grid=False).source_file for keys in staged.values() for key in keys
+        })
+
+    def load(con) -> _Loaded:
+        done = _Loaded()
+        with stage("load", sum(map(len, staged.values())), "reports", log=context.log.info) as progress:
             for period_key in periods:
                 loaded, failed = _load_period(context, con, warehouse, period_key, staged[period_key])
-                outcomes.update(loaded)
-                failures.update(failed)
+                done.outcomes.update(loaded)
+                done.failures.update(failed)
                 progress.advance(len(staged[period_key]))
-            counts = {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES}
-            period_facts = dict(
+            done.counts = {table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] for table in STAR_TABLES}
+            done.period_facts = dict(
                 con.execute(
                     """SELECT period_key, count(*) FROM fact_target_progress
                        WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
@@ -84,18 +104,22 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
                 ).fetchall()
             )
             with timed("checks"):
-                reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
-                duplicates = checks.duplicate_keys(con)
-                orphans = checks.orphan_references(con)
-        megabytes = lambda size: -(-size >> 20)  # noqa: E731 (rounded up)
-        with stage("publish", None, "MB", log=context.log.info) as progress:
-            warehouse.publish(progress=lambda done, total: progress.update(megabytes(done), megabytes(total)))
+                done.reconciliation = [row for period in periods for row in checks.reconciliation(con, period)]
+                done.duplicates = checks.duplicate_keys(con)
+                done.orphans = checks.orphan_references(con)
+        return done
+
+    done = target.write(load, context.log.warning, message, lambda: stage("publish", None, "MB", log=context.log.info))
+    outcomes, failures = done.outcomes, done.failures
+    counts, period_facts = done.counts, done.period_facts
+    reconciliation, duplicates, orphans = done.reconciliation, done.duplicates, done.orphans
     for table in STAR_TABLES:
         metadata = {"row_count": dg.MetadataValue.int(counts[table])}
         if table == "fact_target_progress":
             metadata["period_row_counts"] = dg.MetadataValue.json({p: period_facts.get(p, 0) for p in periods})
         if table == "dim_report":
             metadata["reports"] = dg.MetadataValue.json({**outcomes, **{f: "failed" for f in failures}})
+            metadata["lake_commit_retries"] = dg.MetadataValue.int(getattr(target, "conflicts", 0))
         yield dg.MaterializeResult(asset_key=table, metadata=metadata)
     yield dg.AssetCheckResult(
         asset_key=FACT,
@@ -135,8 +159,8 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
 def v_progress(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """The flat analyst view (one row per target and period), as the published warehouse holds it."""
     periods = context.partition_keys
-    published = warehouse.published
-    with duckdb.connect(str(published), read_only=True) as con:
+    target = warehouse.target
+    with target.read() as con:
         rows = dict(
             con.execute(
                 """SELECT period_key, count(*) FROM v_progress
@@ -154,7 +178,7 @@ def v_progress(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
     return dg.MaterializeResult(
         metadata={
             "period_row_counts": dg.MetadataValue.json({p: rows.get(p, 0) for p in periods}),
-            "published": dg.MetadataValue.path(str(published)),
+            "published": dg.MetadataValue.path(str(target)),
             "preview": dg.MetadataValue.md(table),
         }
     )

@@ -40,8 +40,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
-    """COMMENT every described table, view and column that exists in the database."""
+def apply_comments(con: duckdb.DuckDBPyConnection, view_columns: bool = True) -> None:
+    """COMMENT every described table, view and column that exists in the database (a view's columns only with
+    view_columns: a DuckLake keeps no comment on them)."""
     shared = catalog()["columns"]
     kinds = dict(
         con.execute(
@@ -56,6 +57,8 @@ def apply_comments(con: duckdb.DuckDBPyConnection) -> None:
         if name in kinds:
             con.execute(f"COMMENT ON {kinds[name]} {identifier(name)} IS {_literal(spec['comment'])}")
     for table, column in columns:
+        if not view_columns and kinds.get(table) == "VIEW":
+            continue
         own = catalog()["tables"].get(table, {}).get("columns", {})
         text = own.get(column) or shared.get(column)
         if text:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.contracts import foreign_keys, unique_keys
+from pipelines.contracts import foreign_keys, tables, unique_keys
 
 # Table → its key columns, and (child table, child column, parent table, parent column): from the contracts.
 UNIQUE_KEYS = unique_keys()
 FOREIGN_KEYS = foreign_keys()
+# "table (columns)" → columns of every UNIQUE set: a DuckLake cannot declare them, so the check verifies them too
+UNIQUE_SETS = {f"{t.name} ({', '.join(u)})": list(u) for t in tables() for u in t.unique}
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection, period_key: str) -> list[dict]:
@@ -28,11 +30,13 @@ def reconciliation(con: duckdb.DuckDBPyConnection, period_key: str) -> list[dict
 
 
 def duplicate_keys(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Table → number of key values that occur more than once (all zero when keys are unique)."""
+    """Table (or "table (columns)" for a UNIQUE set) → number of key values that occur more than once (all zero when keys are unique)."""
     counts = {}
-    for table, columns in UNIQUE_KEYS.items():
+    keys = {**UNIQUE_KEYS, **UNIQUE_SETS}
+    for name, columns in keys.items():
+        table = name.split(" ")[0]
         cols = ", ".join(f'"{c}"' for c in columns)
-        (counts[table],) = con.execute(
+        (counts[name],) = con.execute(
             f'SELECT count(*) FROM (SELECT {cols} FROM "{table}" GROUP BY ALL HAVING count(*) > 1)'
         ).fetchone()
     return counts
@@ -47,3 +51,15 @@ def orphan_references(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             f'AND NOT EXISTS (SELECT 1 FROM "{parent}" p WHERE p."{parent_column}" = c."{column}")'
         ).fetchone()
     return counts
+
+
+def failed_row_checks(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """'table.column: condition (n rows)' for every contract CHECK some row breaks; what a DuckLake cannot enforce itself."""
+    from pipelines.contracts import row_checks
+
+    broken = []
+    for table, column, condition in row_checks():
+        (n,) = con.execute(f'SELECT count(*) FROM "{table}" WHERE NOT ({condition})').fetchone()
+        if n:
+            broken.append(f"{table}.{column}: CHECK ({condition}) fails on {n} row(s)")
+    return broken

@@ -53,14 +53,18 @@ def _row_count(text: str) -> int:
     return count
 
 
-WAREHOUSE_HELP = "DuckDB file (default: $DUBAN_WAREHOUSE, else warehouse/duban.duckdb)"
+WAREHOUSE_HELP = (
+    "DuckDB file, or a DuckLake: ducklake:postgres:<libpq conninfo> or ducklake:<path>.ducklake "
+    "(default: $DUBAN_WAREHOUSE, else warehouse/duban.duckdb)"
+)
+DATA_PATH_HELP = "a DuckLake's folder (or s3:// URL) for its Parquet files (default: $DUBAN_DATA_PATH; needed when the lake is new)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(
         prog="duban",
         description="Responsibility-target progress reports → DuckDB warehouse.",
-        epilog="environment: DUBAN_RAW, DUBAN_WAREHOUSE, DAGSTER_HOME (default .dagster/ in the current folder), "
+        epilog="environment: DUBAN_RAW, DUBAN_WAREHOUSE, DUBAN_DATA_PATH, DAGSTER_HOME (default .dagster/ in the current folder), "
         "DUBAN_WORKERS, DUBAN_PROGRESS_SECONDS (see each command's --help)",
     )
     parser.add_argument("--version", action="version", version=version_text())
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     build_cmd.add_argument("--raw", metavar="DIR", help="raw reports folder (default: $DUBAN_RAW, else raw/)")
     build_cmd.add_argument("--warehouse", metavar="FILE", help=WAREHOUSE_HELP)
+    build_cmd.add_argument("--data-path", metavar="DIR", help=DATA_PATH_HELP)
     build_cmd.add_argument(
         "--verbose", action="store_true", help="show Dagster's step-by-step log and one summary line per report"
     )
@@ -159,7 +164,7 @@ def _run(args: argparse.Namespace, serve_cmd: argparse.ArgumentParser, sql_cmd: 
     if args.command == "build":
         from pipelines.commands.build import build
 
-        return build(args.raw, args.warehouse, args.verbose, args.all, args.json, args.report_file, args.timings)
+        return build(args.raw, args.warehouse, args.verbose, args.all, args.json, args.report_file, args.timings, args.data_path)
     if args.command == "serve":
         from pipelines.commands.serve import serve_command
 

@@ -150,23 +150,51 @@ def _column_ddl(column: Column) -> str:
     return " ".join(parts)
 
 
-def table_ddl(t: Table) -> str:
-    """CREATE TABLE IF NOT EXISTS for one contract (references are not declared: see foreign_keys())."""
-    lines = [_column_ddl(c) for c in t.columns]
+def table_ddl(t: Table, lake: bool = False) -> str:
+    """CREATE TABLE IF NOT EXISTS for one contract (references are not declared: see foreign_keys()).
+
+    With lake, the DuckLake flavour: DuckLake takes NOT NULL but no CHECK, PRIMARY KEY or UNIQUE, so
+    those are left out; the lake target verifies the checks (row_checks()) and the unique_keys asset
+    check the keys after each load.
+    """
+    lines = [_column_ddl(replace(c, check=None, isin=None) if lake else c) for c in t.columns]
+    if lake:
+        return f"CREATE TABLE IF NOT EXISTS {identifier(t.name)} (\n" + ",\n".join(lines) + "\n);"
     if t.primary_key:
         lines.append(f"    PRIMARY KEY ({', '.join(map(identifier, t.primary_key))})")
     lines += [f"    UNIQUE ({', '.join(map(identifier, u))})" for u in t.unique]
     return f"CREATE TABLE IF NOT EXISTS {identifier(t.name)} (\n" + ",\n".join(lines) + "\n);"
 
 
-def tables_ddl() -> str:
-    """The warehouse's key sequences and tables, as SQL."""
-    sequences = [f"CREATE SEQUENCE IF NOT EXISTS {identifier(t.sequence)} START 1;" for t in tables() if t.sequence]
-    return "\n".join(sequences) + "\n\n" + "\n\n".join(table_ddl(t) for t in tables()) + "\n"
+def tables_ddl(lake: bool = False) -> str:
+    """The warehouse's key sequences and tables, as SQL (with lake: the DuckLake flavour, whose keys come from duban_meta)."""
+    sequences = [] if lake else [f"CREATE SEQUENCE IF NOT EXISTS {identifier(t.sequence)} START 1;" for t in tables() if t.sequence]
+    return "\n".join(sequences) + "\n\n" + "\n\n".join(table_ddl(t, lake) for t in tables()) + "\n"
 
 
-def ddl() -> str:
-    """The whole warehouse as SQL: sequences, tables, then views in creation order; the golden file schemas/warehouse.ddl.sql holds it."""
+def sequences() -> list[str]:
+    """The key sequences the tables draw their keys from."""
+    return [t.sequence for t in tables() if t.sequence]
+
+
+def row_checks() -> list[tuple[str, str, str]]:
+    """(table, column, SQL condition) for every CHECK and isin of the contracts: what a DuckLake cannot declare."""
+    found = []
+    for t in tables():
+        for c in t.columns:
+            if c.check:
+                found.append((t.name, c.name, c.check))
+            if c.isin:
+                values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in c.isin)
+                found.append((t.name, c.name, f"{identifier(c.name)} IN ({values})"))
+    return found
+
+
+def ddl(lake: bool = False) -> str:
+    """The whole warehouse as SQL: sequences, tables, then views in creation order; the golden file schemas/warehouse.ddl.sql holds it.
+
+    With lake, the DuckLake flavour of the same contracts (no sequences, CHECK, PRIMARY KEY or UNIQUE).
+    """
     from pipelines.views import views_ddl
 
     header = (
@@ -175,7 +203,7 @@ def ddl() -> str:
         "-- too eagerly to replace a report in one transaction); the foreign_keys asset check verifies every one\n"
         "-- after each load.\n"
     )
-    return header + tables_ddl() + "\n" + views_ddl()
+    return header + tables_ddl(lake) + "\n" + views_ddl()
 
 
 def rows_shape() -> str:

@@ -79,7 +79,7 @@ def _remove_old_versions(versions: Path, current: Path, grace_seconds: float) ->
 
 
 def export_parquet(
-    published: Path,
+    published,
     periods: list[str] | None = None,
     grace_seconds: float | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -98,14 +98,17 @@ def export_parquet(
     """
     if grace_seconds is None:
         grace_seconds = float(os.environ.get("DUBAN_PARQUET_GRACE_SECONDS", "600"))
-    link = published.parent / "parquet"
-    versions = published.parent / ".parquet-versions"
+    from pipelines.targets import target_for
+
+    target = target_for(published)
+    link = target.output_dir / "parquet"
+    versions = target.output_dir / ".parquet-versions"
     versions.mkdir(exist_ok=True)
     previous = _previous_version(link)
     version = versions / f"v{time.time_ns()}-{os.getpid()}"
     version.mkdir()
     counts: dict[str, int] = {}
-    with duckdb.connect(str(published), read_only=True) as con:
+    with target.read() as con:
         objects = _objects(con)
         known = dict(con.execute("SELECT period_key, year FROM dim_period").fetchall())
         chosen = sorted(known) if periods is None or previous is None else sorted(p for p in periods if p in known)
@@ -140,7 +143,7 @@ def export_parquet(
     if progress is not None:
         progress(len(objects), len(objects))
     (version / "_export.json").write_text(
-        json.dumps({"published": str(published), "periods_written": chosen, "written_at": time.time()}), encoding="utf-8"
+        json.dumps({"published": str(target), "periods_written": chosen, "written_at": time.time()}), encoding="utf-8"
     )
     _swap_link(link, version)
     _remove_old_versions(versions, version, grace_seconds)

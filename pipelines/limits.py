@@ -10,7 +10,6 @@ limits are read from the environment on each call, so a test or an operator can 
 
 from __future__ import annotations
 
-import os
 import re
 import zipfile
 from pathlib import Path

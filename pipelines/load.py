@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import fields
-from typing import Iterator
+from typing import Callable, Iterator
 
 import duckdb
 import polars as pl
@@ -17,7 +17,7 @@ from pipelines.table_rows import TableRows
 from pipelines.views import view_names
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
+def ensure_schema(con: duckdb.DuckDBPyConnection, lake: bool = False) -> list[str]:
     """Upgrade an older warehouse and (re)create its tables, views and comments when they changed; returns the migrations done.
 
     The definitions run only when a table contract, a view file or a description changed since they last
@@ -28,12 +28,27 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> list[str]:
     wanted = schema_fingerprint() + ":" + catalog_fingerprint()
     if not steps and _applied(con) == wanted:
         return steps
-    con.execute(ddl())
+    con.execute(ddl(lake))
     _drop_views_not_in(con, set(view_names()))
     mark_current(con)
-    apply_comments(con)
-    con.execute("INSERT OR REPLACE INTO duban_meta VALUES ('definitions_applied', ?)", [wanted])
+    apply_comments(con, view_columns=not lake)
+    set_meta(con, "definitions_applied", wanted)
     return steps
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """Write one duban_meta setting (a delete and an insert: a DuckLake has no key to upsert on)."""
+    con.execute("DELETE FROM duban_meta WHERE key = ?", [key])
+    con.execute("INSERT INTO duban_meta VALUES (?, ?)", [key, value])
+
+
+def add_periods(con: duckdb.DuckDBPyConnection, rows: str) -> None:
+    """Insert the periods of the registered frame `rows` that dim_period does not hold yet."""
+    con.execute(
+        f"""INSERT INTO dim_period BY NAME
+            SELECT DISTINCT ON (period_key) * FROM {rows} r
+            WHERE NOT EXISTS (SELECT 1 FROM dim_period p WHERE p.period_key = r.period_key)"""
+    )
 
 
 def _drop_views_not_in(con: duckdb.DuckDBPyConnection, defined: set[str]) -> None:
@@ -231,7 +246,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, staged: TableRows) -> dict[int, i
     """
     keys: dict[int, int] = {}
     with _registered(con, _frames(staged)):
-        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM rows_periods ON CONFLICT DO NOTHING")
+        add_periods(con, "rows_periods")
         for wave in _waves(con, set()):
             keys.update(_load_wave(con, wave))
     return keys
@@ -287,8 +302,32 @@ def record_failed_report(
     )
 
 
+_BUILD_WIDE: dict[int, Callable[[duckdb.DuckDBPyConnection], None]] = {}
+
+
+@contextmanager
+def build_wide(con: duckdb.DuckDBPyConnection, verify: Callable[[duckdb.DuckDBPyConnection], None]) -> Iterator[None]:
+    """Within the block, transaction(con) is part of the caller's one transaction (a DuckLake snapshot), and
+    verify(con) runs where it would have committed."""
+    _BUILD_WIDE[id(con)] = verify
+    try:
+        yield
+    finally:
+        _BUILD_WIDE.pop(id(con), None)
+
+
+def in_build_wide(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether con is inside build_wide (a failed statement then aborts the whole build's transaction)."""
+    return id(con) in _BUILD_WIDE
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One transaction: committed if the block ends normally, rolled back otherwise."""
+    """One transaction: committed if the block ends normally, rolled back otherwise (within build_wide: part of that one)."""
+    verify = _BUILD_WIDE.get(id(con))
+    if verify is not None:
+        yield
+        verify(con)
+        return
     with _transaction(con):
         yield

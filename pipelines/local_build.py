@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
-
-from pipelines.load import ensure_schema
 from pipelines.manifest import scan_raw
 from pipelines.period_load import load_period
 from pipelines.plan import periods_to_build
-from pipelines.publish import prepare_working, publish, work_dir
-from pipelines.staging import StagingArea, process_staged, stage_files
+from pipelines.staging import process_staged, stage_files
+from pipelines.targets import Target, target_for
 
 
 @dataclass
@@ -24,12 +21,13 @@ class LocalBuild:
     refused: dict[str, str] = field(default_factory=dict)
 
 
-def build_locally(raw_dir: Path, published: Path, everything: bool = False) -> LocalBuild:
-    """Bring the warehouse in line with raw_dir as `duban build` does (scan, plan, stage, process, load, publish)."""
-    staging = StagingArea(work_dir(published) / "staging")
+def build_locally(raw_dir: Path, published: Path | str | Target, everything: bool = False) -> LocalBuild:
+    """Bring the warehouse (a file, or a target) in line with raw_dir as `duban build` does (scan, plan, stage, process, load, publish)."""
+    target = target_for(published)
+    staging = target.staging(raw_dir)
     states, _ = scan_raw(raw_dir, {}, staging.root)
     result = LocalBuild(refused={name: s.error for name, s in states.items() if s.error})
-    plan = periods_to_build(states, published, everything)
+    plan = periods_to_build(states, target, everything)
     if not plan:
         return result
     for period, names in plan.items():
@@ -37,11 +35,14 @@ def build_locally(raw_dir: Path, published: Path, everything: bool = False) -> L
         staging.write_period(period, [key for _, key, _, error in staged if key and not error])
     keys = [key for period in plan for key in staging.read_period(period)]
     process_staged([(str(staging.root), key) for key in keys if not staging.has_processed(key)])
-    with duckdb.connect(str(prepare_working(published))) as con:
-        ensure_schema(con)
+
+    def load(con) -> None:
+        result.outcomes.clear()
+        result.failures.clear()  # a lake runs this again after a conflict
         for period in plan:
-            done = load_period(con, period, [staging.read_processed(key) for key in staging.read_period(period)])
+            done = load_period(con, period, [staging.read_processed(key) for key in staging.read_period(period)], target.scoped())
             result.outcomes[period] = done.outcomes
             result.failures[period] = done.failures
-    publish(published)
+
+    target.write(load, print, {"run_id": None, "periods": list(plan), "reports": sorted(n for names in plan.values() for n in names)})
     return result

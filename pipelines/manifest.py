@@ -14,7 +14,7 @@ from typing import Callable
 from pipelines.atomic import write_text_atomic
 from pipelines.errors import DubanError, UnreadableFile
 from pipelines.parallel import map_chunks
-from pipelines.raw_files import NOT_REGULAR, list_raw_dir, name_problem, printable, unreadable_reason
+from pipelines.raw_files import NOT_REGULAR, list_raw_dir, name_problem, storable_name, unreadable_reason
 from pipelines.reports import read_report
 
 
@@ -102,11 +102,11 @@ def scan_raw(
     changes = Changes()
     to_read: list[str] = []
     candidates, junk = list_raw_dir(root)
-    changes.skipped = [printable(p.relative_to(root).as_posix()) for p in junk]
+    changes.skipped = [storable_name(p.relative_to(root).as_posix()) for p in junk]
     for path in candidates:
         name = path.relative_to(root).as_posix()
         if problem := name_problem(name):
-            name = printable(name)
+            name = storable_name(name)
             states[name] = _refused(problem)
             if name not in previous:
                 changes.added.append(name)

@@ -166,11 +166,11 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> list[str]:
     return steps
 
 
-def _record_version(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(tables_ddl())
-    con.execute(
-        "INSERT OR REPLACE INTO duban_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-    )
+def _record_version(con: duckdb.DuckDBPyConnection, create: bool = True) -> None:
+    if create:
+        con.execute(tables_ddl())
+    con.execute("DELETE FROM duban_meta WHERE key = 'schema_version'")
+    con.execute("INSERT INTO duban_meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
 
 def mark_current(con: duckdb.DuckDBPyConnection) -> None:
@@ -178,4 +178,4 @@ def mark_current(con: duckdb.DuckDBPyConnection) -> None:
     if schema_version(con) is None or not con.execute(
         "SELECT 1 FROM duban_meta WHERE key = 'schema_version'"
     ).fetchone():
-        _record_version(con)
+        _record_version(con, create=False)  # the caller has just created the tables

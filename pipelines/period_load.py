@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from pipelines.faults import pause_point
-from pipelines.load import delete_reports, drop_unused, load_batch, record_failed_report, transaction
+from pipelines.load import add_periods, delete_reports, drop_unused, load_batch, in_build_wide, record_failed_report, set_meta, transaction
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.table_rows import TableRows, rows_for_tables, period_row
 from pipelines.version import pipeline_version
@@ -118,7 +118,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
     batch, staged, invalid = _staged(items)
     with transaction(con):
         con.register("rows_period", period_row(period_key))
-        con.execute("INSERT INTO dim_period BY NAME SELECT * FROM rows_period ON CONFLICT DO NOTHING")
+        add_periods(con, "rows_period")
         con.unregister("rows_period")
         for publisher in changed:
             delete_reports(con, period_key, publisher)
@@ -131,7 +131,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
         if staged is not None:
             load_batch(con, staged.only([i for i in range(len(batch)) if i not in refused]))
         drop_unused(con, [p for p in changed if p is not None])
-        con.execute("INSERT OR REPLACE INTO duban_meta VALUES ('pipeline_version', ?)", [pipeline_version()])
+        set_meta(con, "pipeline_version", pipeline_version())
         pause_point("load")  # inside the transaction: facts written, not committed
 
 
@@ -147,7 +147,7 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
             if not invalid:
                 delete_reports(con, period_key, item.report.publisher)
                 con.register("rows_period", period_row(period_key))
-                con.execute("INSERT INTO dim_period BY NAME SELECT * FROM rows_period ON CONFLICT DO NOTHING")
+                add_periods(con, "rows_period")
                 con.unregister("rows_period")
                 load_batch(con, staged)
         except duckdb.Error as error:
@@ -157,16 +157,19 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
     return refused
 
 
-def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Item]) -> PeriodLoad:
+def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Item], scoped: bool = False) -> PeriodLoad:
     """Bring one period in line with its current files (grain of the result: one entry per file).
 
     items are every file that reports the period now, oldest first. A publisher whose files in the
     warehouse differ from them (added, changed, re-dated, removed, failing) has its reports of the
     period replaced as a whole, so the result never depends on the order of earlier builds; a
-    publisher whose files are the same is left untouched. Publishers with no file left are removed.
+    publisher whose files are the same is left untouched. Publishers with no file left are removed,
+    unless scoped (a DuckLake shared by many builds): then only the publishers items come from are touched.
     """
     groups = _wanted(sorted(items, key=lambda item: (_identity(item)[3] or datetime.min, _identity(item)[0])))
     loaded = _loaded(con, period_key)
+    if scoped:
+        loaded = {publisher: held for publisher, held in loaded.items() if publisher in groups}
     version = pipeline_version()
     changed, rederived, current = [], set(), []
     for publisher in sorted(set(groups) | set(loaded), key=lambda p: (p is None, p or "")):
@@ -195,6 +198,8 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     try:
         _write(con, period_key, changed, groups, {})
     except duckdb.Error:
+        if in_build_wide(con):  # the build's one transaction is aborted: the caller says which period failed
+            raise
         _write(con, period_key, changed, groups, _refusals(con, period_key, changed, groups))
     result.removed = sorted(source_file for p in changed if p not in groups for source_file in loaded.get(p, {}))
     for source_file, publisher, status, error in con.execute(

@@ -7,6 +7,7 @@ Clients log in as the role `duban` (password: the serve token), which may only r
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -62,11 +63,14 @@ def load_postgres_extension(con: duckdb.DuckDBPyConnection, folder: Path) -> Non
     link = folder / "postgres_scanner.duckdb_extension"
     folder.mkdir(parents=True, exist_ok=True)
     if not (link.is_symlink() and link.resolve() == target.resolve()):
-        link.unlink(missing_ok=True)
+        # made beside it and renamed over it, so processes loading at once never see it missing
+        fresh = folder / f".{link.name}.{os.getpid()}"
+        fresh.unlink(missing_ok=True)
         try:
-            link.symlink_to(target)
+            fresh.symlink_to(target)
         except OSError:
-            shutil.copyfile(target, link)
+            shutil.copyfile(target, fresh)
+        os.replace(fresh, link)
     con.execute(f"LOAD {literal(str(link))}")
 
 

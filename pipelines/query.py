@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
-from pathlib import Path
 
 import duckdb
 
@@ -87,13 +86,17 @@ def _one_line(error: duckdb.Error, allow_files: bool) -> str:
     return message
 
 
-def run_query(warehouse: Path, sql: str, max_rows: int = 200, allow_files: bool = False) -> str:
+def run_query(warehouse, sql: str, max_rows: int = 200, allow_files: bool = False) -> str:
     """The query's result as an aligned table (at most max_rows rows, then a count of the rest).
 
     The warehouse is opened read-only with the configuration locked; only SELECT statements run, and files
-    are out of reach unless allow_files (which lets a query read them, never write).
+    are out of reach unless allow_files (which lets a query read them, never write). warehouse is a file or a
+    target; a DuckLake is attached read-only and its latest snapshot read (an older one with AT (VERSION => n)).
     """
-    if not warehouse.exists():
+    from pipelines.targets import target_for
+
+    target = target_for(warehouse)
+    if not target.exists():
         raise NoWarehouseError(f"no warehouse at {warehouse}; run `duban build` first or pass --warehouse FILE")
     config = {
         "enable_external_access": allow_files,
@@ -102,7 +105,7 @@ def run_query(warehouse: Path, sql: str, max_rows: int = 200, allow_files: bool 
         "lock_configuration": True,
     }
     try:
-        con = duckdb.connect(str(warehouse), read_only=True, config=config)
+        con = target.read(config)
     except duckdb.Error as error:  # damaged, or held by another program: named with what to do
         raise open_error(warehouse, error) from None
     with con:

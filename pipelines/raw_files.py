@@ -22,14 +22,14 @@ def is_junk(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in JUNK_PATTERNS)
 
 
-def printable(text: str) -> str:
+def storable_name(text: str) -> str:
     """A path as text that can be printed and stored: bytes that are not UTF-8 shown as \\xNN."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def name_problem(relative: str) -> str | None:
     """Why a file's name cannot be stored in the warehouse, or None."""
-    if printable(relative) != relative:
+    if storable_name(relative) != relative:
         return "the file name is not valid UTF-8; rename it"
     return None
 
@@ -63,7 +63,7 @@ def list_raw_dir(raw_dir: Path) -> tuple[list[Path], list[Path]]:
 
 def read_raw_bytes(path: Path, raw_dir: Path) -> bytes:
     """A raw file's bytes; refuses a name that is not UTF-8, a file that is not regular, and read errors."""
-    shown = printable(str(path))
+    shown = storable_name(str(path))
     if problem := name_problem(path.relative_to(raw_dir).as_posix()):
         raise BadFileName(shown, problem)
     try:

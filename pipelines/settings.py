@@ -1,4 +1,4 @@
-"""duban's settings from the environment: where the raw reports and the warehouse are, and whole-number settings (no Dagster needed to ask)."""
+"""duban's settings from the environment: where the raw reports, the warehouse and a DuckLake's data are, and whole-number settings (no Dagster needed to ask)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,8 @@ def whole_number(name: str, default: int, minimum: int = 1, meaning: str | None 
     if not text.isdigit() or int(text) < minimum:
         raise ConfigurationError(f"{name} must be a whole number {meaning or f'of {minimum} or more'}, not {text!r}")
     return int(text)
+
+
+def configured_data_path() -> str | None:
+    """The folder (or s3:// URL) of a DuckLake's Parquet files, from DUBAN_DATA_PATH; None when unset."""
+    return os.environ.get("DUBAN_DATA_PATH") or None

@@ -11,6 +11,10 @@ CATALOG_AND_VALUES = (
     "duckdb_tables", "duckdb_types", "duckdb_views", "duckdb_extensions", "duckdb_optimizers",
     "duckdb_table_sample", "pragma_table_info", "pragma_show", "pragma_version", "pragma_platform",
     "pragma_database_size", "pragma_storage_info", "pragma_metadata_info", "pragma_collations",
+    # a DuckLake's snapshots and the rows a snapshot changed (time travel itself is `AT (VERSION => n)`)
+    "ducklake_snapshots", "snapshots", "ducklake_current_snapshot", "current_snapshot",
+    "ducklake_table_changes", "table_changes", "ducklake_table_insertions", "table_insertions",
+    "ducklake_table_deletions", "table_deletions",
 )
 # Table functions that read files; `duban sql --allow-files` permits them.
 FILE_READERS = (

@@ -41,10 +41,16 @@ def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
 
 
 class StagingArea:
-    """Files the assets hand to each other: reports/<key>/… and periods/<period>.json."""
+    """Files the assets hand to each other: reports/<key>/… and periods[/<scope>]/<period>.json.
 
-    def __init__(self, root: Path):
+    Reports are keyed by content and place, so builds may share them; the list of a period's reports is
+    one build's view of its raw folder, so builds that may run at once (into a DuckLake) keep it under a
+    scope of their own.
+    """
+
+    def __init__(self, root: Path, scope: str = ""):
         self.root = root
+        self.periods = root / "periods" / scope if scope else root / "periods"
 
     def _dir(self, key: str) -> Path:
         path = self.root / "reports" / key
@@ -158,11 +164,11 @@ class StagingArea:
 
     def write_period(self, period_key: str, keys: list[str]) -> None:
         """The reports of a period, in load order (oldest file first)."""
-        (self.root / "periods").mkdir(parents=True, exist_ok=True)
-        _write_json(self.root / "periods" / f"{period_key}.json", keys)
+        self.periods.mkdir(parents=True, exist_ok=True)
+        _write_json(self.periods / f"{period_key}.json", keys)
 
     def read_period(self, period_key: str) -> list[str]:
-        path = self.root / "periods" / f"{period_key}.json"
+        path = self.periods / f"{period_key}.json"
         if not path.exists():
             raise FileNotFoundError(
                 f"no staged reports for period {period_key}: materialize raw_reports for it first"

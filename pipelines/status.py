@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -73,9 +72,11 @@ def last_run_id() -> str | None:
         return None
 
 
-def warehouse_status(path: Path) -> dict:
-    """Everything `duban status` says, from the published file opened read-only."""
-    with duckdb.connect(str(path), read_only=True) as con:
+def warehouse_status(path) -> dict:
+    """Everything `duban status` says, from the published file (or the DuckLake's latest snapshot) opened read-only."""
+    from pipelines.targets import target_for
+
+    with target_for(path).read() as con:
         meta = dict(con.execute("SELECT key, value FROM duban_meta").fetchall())
         periods = _rows(con, PERIODS)
         publishers = _rows(con, PUBLISHERS)
@@ -91,7 +92,7 @@ def warehouse_status(path: Path) -> dict:
         "pipeline_version": meta.get("pipeline_version"),
         "last_build": {
             "loaded_at": loaded_at.isoformat(sep=" ") if loaded_at else None,
-            "published_at": datetime.fromtimestamp(path.stat().st_mtime).isoformat(sep=" ", timespec="seconds"),
+            "published_at": target_for(path).published_at().isoformat(sep=" ", timespec="seconds"),
             "run_id": last_run_id(),
         },
         "totals": {

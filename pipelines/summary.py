@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-import duckdb
 
 from pipelines.printable import printable
 
@@ -27,11 +26,14 @@ def format_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def report_rows(warehouse: Path, periods: list[str]) -> list[dict]:
-    """Every dim_report row of the given periods (one row per file), read-only."""
-    if not periods or not warehouse.exists():
+def report_rows(warehouse, periods: list[str]) -> list[dict]:
+    """Every dim_report row of the given periods (one row per file), read-only (warehouse: a file or a target)."""
+    from pipelines.targets import target_for
+
+    target = target_for(warehouse)
+    if not periods or not target.exists():
         return []
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with target.read() as con:
         cursor = con.execute(
             """SELECT source_file, publisher, period_key, records_read, accepted, quarantined, status, error
                FROM dim_report WHERE period_key IN (SELECT unnest(?::VARCHAR[]))
@@ -91,11 +93,14 @@ def period_table(rows: list[dict]) -> str:
     return format_table(header, table)
 
 
-def quarantine_by_reason(warehouse: Path, files: list[str]) -> list[tuple[str, int, int]]:
+def quarantine_by_reason(warehouse, files: list[str]) -> list[tuple[str, int, int]]:
     """(reason, records, reports) of the quarantine rows of the given files, most records first."""
-    if not files or not warehouse.exists():
+    from pipelines.targets import target_for
+
+    target = target_for(warehouse)
+    if not files or not target.exists():
         return []
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with target.read() as con:
         return con.execute(
             """SELECT reason, count(*), count(DISTINCT source_file) FROM quarantine
                WHERE source_file IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1 ORDER BY 2 DESC, 1""",

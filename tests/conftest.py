@@ -81,3 +81,70 @@ def history(tmp_path_factory: pytest.TempPathFactory):
     from tests.history_fixture import build_history
 
     return build_history(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def postgresql_installed() -> None:
+    """Debian's PostgreSQL server and client, installed with apt-get when missing (CI runs as root)."""
+    from pipelines.pg_server import bindir
+    from pipelines.serve import ServeError
+
+    try:
+        bindir()
+        return
+    except ServeError:
+        pass
+    reason = "PostgreSQL is not installed and apt-get cannot install it"
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        update = subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600)
+        install = subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", "postgresql", "postgresql-client"],
+            capture_output=True, text=True, env=env, timeout=900,
+        )
+        try:
+            bindir()
+            return
+        except ServeError:
+            reason += f": {(install.stderr or update.stderr).strip()[-500:]}"
+    print(reason)
+    pytest.skip(reason)
+
+
+@dataclass
+class LakeServer:
+    """A throw-away PostgreSQL server (loopback only) holding DuckLake catalogs, one database per lake."""
+
+    server: object
+    root: Path
+    made: int = 0
+
+    def new_lake(self) -> tuple[str, Path]:
+        """A fresh catalog database: (the --warehouse setting, the --data-path folder)."""
+        from pipelines.pg_server import OWNER, bindir
+
+        self.made += 1
+        name = f"lake{self.made}"
+        subprocess.run(
+            [str(bindir() / "createdb"), "-h", str(self.server.folder), "-p", str(self.server.port), "-U", OWNER, name],
+            check=True, capture_output=True, timeout=60,
+        )
+        return f"ducklake:postgres:{self.server.admin_dsn(name)}", self.root / f"{name}-data"
+
+
+@pytest.fixture(scope="session")
+def lake_server(postgresql_installed, tmp_path_factory: pytest.TempPathFactory):
+    """PostgreSQL started for the session with initdb in a temporary folder (as the `postgres` user under root), stopped after."""
+    import socket
+
+    from pipelines.pg_server import PgServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tmp_path_factory.mktemp("lake")
+    server = PgServer.start(root / "pg", "127.0.0.1", port)
+    try:
+        yield LakeServer(server, root)
+    finally:
+        server.stop()

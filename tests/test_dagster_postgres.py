@@ -14,7 +14,6 @@ import pytest
 
 from assets.warehouse import WAREHOUSE_POOL
 from tests.conftest import SEED, run_build
-from tests.test_pg_endpoint import postgresql_installed  # noqa: F401  (the install-or-skip fixture)
 from tests.test_serve import free_port
 
 psycopg = pytest.importorskip("psycopg")
@@ -23,7 +22,7 @@ POOL_STEPS = {"star_schema", "v_progress"}  # the assets with pool=WAREHOUSE_POO
 
 
 @pytest.fixture
-def dagster_db(tmp_path: Path, postgresql_installed: None):  # noqa: F811
+def dagster_db(tmp_path: Path, postgresql_installed: None):
     """A throw-away PostgreSQL with an empty `dagster` database; yields its URL over the unix socket."""
     from pipelines.pg_server import OWNER, PgServer
 

@@ -27,34 +27,6 @@ READY = "duban serve: PostgreSQL at"
 SWAPPED = "PostgreSQL serves the new snapshot"
 
 
-@pytest.fixture(scope="module")
-def postgresql_installed() -> None:
-    """Debian's PostgreSQL server and client, installed with apt-get when missing (CI runs as root)."""
-    from pipelines.pg_server import bindir
-    from pipelines.serve import ServeError
-
-    try:
-        bindir()
-        return
-    except ServeError:
-        pass
-    reason = "PostgreSQL is not installed and apt-get cannot install it"
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        update = subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600)
-        install = subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "postgresql", "postgresql-client"],
-            capture_output=True, text=True, env=env, timeout=900,
-        )
-        try:
-            bindir()
-            return
-        except ServeError:
-            reason += f": {(install.stderr or update.stderr).strip()[-500:]}"
-    print(reason)
-    pytest.skip(reason)
-
-
 def test_duckdb_types_map_to_postgresql_types() -> None:
     from pipelines.pg_endpoint import pg_type
 

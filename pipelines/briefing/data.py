@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
@@ -137,6 +136,8 @@ def load_briefing(con: duckdb.DuckDBPyConnection, publisher: str, period_key: st
     )
 
 
-def open_published(path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published warehouse."""
-    return duckdb.connect(str(path), read_only=True)
+def open_published(path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse (path: a file or a target)."""
+    from pipelines.targets import target_for
+
+    return target_for(path).read()

@@ -82,7 +82,7 @@ def markdown_summary(b: Briefing) -> str:
 
 
 def write_briefings(
-    warehouse: Path,
+    warehouse,
     publisher: str | None = None,
     period: str | None = None,
     out: Path | None = None,
@@ -95,6 +95,9 @@ def write_briefings(
     `out` ending in .html is the file for a single briefing; otherwise it is the folder to write under.
     `periods` (the Dagster asset's partitions) writes every publisher's briefing for each of those periods.
     """
+    from pipelines.targets import target_for
+
+    warehouse = target_for(warehouse)
     if not warehouse.exists():
         raise DubanError(f"no warehouse at {warehouse}; run `duban build` first or pass --warehouse FILE")
     if pdf and not find_chromium():
@@ -108,7 +111,7 @@ def write_briefings(
     single = out is not None and out.suffix.lower() in (".html", ".htm")
     if single and len(briefings) > 1:
         raise DubanError(f"--out {out} names one file but {len(briefings)} briefings are due; pass a folder or --publisher and --period")
-    root = out if out is not None and not single else warehouse.parent / "reports"
+    root = out if out is not None and not single else warehouse.output_dir / "reports"
     written = []
     for b in briefings:
         path = out if single else report_path(root, b.publisher, b.period_key)

@@ -10,7 +10,6 @@ from pipelines import timings
 
 from pipelines.commands.output import json_mode, say
 from pipelines.instance import dagster_home, setting_up_instance
-from pipelines.lock import build_lock
 from pipelines.normalise import status_words
 from pipelines.parallel import workers
 from pipelines.manifest import FileState, files_by_period, load_states, save_states, scan_raw
@@ -19,23 +18,23 @@ from pipelines.plan import failed_reports, migrations_due, periods_to_build, rem
 from pipelines.limits import check_limits
 from pipelines.printable import printable
 from pipelines.progress import interval, stage, stop_display, terminal
-from pipelines.publish import publish, work_dir, working_path
 from pipelines.runs import reap_dead_runs, run_tags
 from pipelines.settings import configured_paths
+from pipelines.targets import Target, target_for
 from pipelines.summary import (
     TABLE_LIMIT, format_table, quarantine_by_reason, report_rows, scaled_summary, totals, totals_line, write_report_file,
 )
 from pipelines.version import pipeline_version
-from pipelines.working import check_published, check_working_free, keep_modified_published, verify_working
 
-def _scan(raw_dir: Path, warehouse: Path) -> tuple[dict[str, FileState], list[str]]:
+def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[str]]:
     """The state of every file under raw_dir (only changed files are read) and the refusals, as messages."""
-    cache = work_dir(warehouse) / "raw-manifest"
+    cache = warehouse.manifest_path(raw_dir)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     previous, warning = load_states(cache)
     if warning:
         say(f"duban: {warning}")
     with stage("scan", None, "files") as progress:  # staged: the run reads them once
-        states, changes = scan_raw(raw_dir, previous, work_dir(warehouse) / "staging", progress=progress.update)
+        states, changes = scan_raw(raw_dir, previous, warehouse.work_dir / "staging", progress=progress.update)
     for name in changes.skipped:
         say(f"  skipped {printable(raw_dir / name)}: not a report (a lock, thumbnail, backup or system file)")
     save_states(cache, states)
@@ -50,6 +49,7 @@ def build(
     as_json: bool = False,
     report_file: str | None = None,
     show_timings: bool = False,
+    data_path: str | None = None,
 ) -> int:
     """Materialize the asset graph for every period found under the raw directory; returns the exit status.
 
@@ -59,9 +59,9 @@ def build(
     Progress goes to stderr; the summary to stdout, or with as_json one JSON document (messages to stderr).
     With show_timings the seconds spent per stage follow the summary (the JSON document always has them).
     """
-    default_raw, default_warehouse = configured_paths()
+    default_raw, _ = configured_paths()
     raw_dir = Path(raw or default_raw).resolve()
-    warehouse_path = Path(warehouse or default_warehouse).resolve()
+    target = target_for(warehouse, data_path)
     json_mode(as_json)
     if not raw_dir.is_dir():
         message = f"raw directory {raw_dir} does not exist; create it or pass --raw DIR"
@@ -74,10 +74,10 @@ def build(
     workers()  # so does a DUBAN_WORKERS that is not a number
     check_limits()  # and a DUBAN_MAX_* limit or DUBAN_PROGRESS_SECONDS that is not one
     interval()
-    with build_lock(work_dir(warehouse_path), say):
-        check_published(warehouse_path)
+    with target.build_lock(say):
+        target.check_readable()
         with terminal():
-            status, document = _build_locked(raw_dir, warehouse_path, verbose, everything)
+            status, document = _build_locked(raw_dir, target, verbose, everything)
     document["timings"] = timings.account(timings.since_process_start(), document.pop("run_seconds"))
     if show_timings:
         say("")
@@ -89,27 +89,16 @@ def build(
         print(json.dumps(document, ensure_ascii=False, indent=1, default=str), flush=True)
     return status
 
-def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything: bool) -> tuple[int, dict]:
+def _build_locked(raw_dir: Path, target: Target, verbose: bool, everything: bool) -> tuple[int, dict]:
     """Scan, plan, run and summarise; returns the exit status and the build's account (the --json document)."""
     say(f"duban: reading reports under {raw_dir}")
-    states, refused, skipped = _scan(raw_dir, warehouse_path)
+    states, refused, skipped = _scan(raw_dir, target)
     for message in refused:
         say(f"  refused {message}")
-    by_period = periods_to_build(states, warehouse_path, everything)
-    for step in migrations_due(warehouse_path):
+    by_period = periods_to_build(states, target, everything)
+    for step in migrations_due(target):
         say(f"duban: migrating the warehouse: {step}")
-    working = working_path(warehouse_path)
-    kept = keep_modified_published(warehouse_path, working)  # checked on every build, even one with nothing new
-    if kept:
-        say(kept)
-        if not by_period:  # nothing to load: put duban's last published data back at once
-            publish(warehouse_path)
-            say(f"duban: republished duban's own data at {warehouse_path}")
-    if by_period:
-        restored = verify_working(warehouse_path, working)
-        if restored:
-            say(restored)
-        check_working_free(working)
+    target.before_build(say, bool(by_period))
     order: list[str] = []
     dagster_home()  # an unusable DAGSTER_HOME is said on every build, even one with nothing to do
     if by_period:  # nothing to build: Dagster is not even imported
@@ -132,19 +121,20 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
     unchanged = sum(len(files) for files in files_by_period(states).values()) - sum(map(len, by_period.values()))
     if unchanged:
         say(f"duban: {unchanged} report(s) already in the warehouse and unchanged")
-    still_failed = failed_reports(warehouse_path, list(by_period))
+    still_failed = failed_reports(target, list(by_period), list(states))
     for source_file, error in still_failed:
         say(f"  failed {printable(source_file)} (unchanged since an earlier build): {error}")
-    removed = removed_files(states, warehouse_path)
+    removed = removed_files(states, target)
     for source_file in removed:
-        say(f"  removed {source_file}: no longer under the raw directory; its reports leave the warehouse")
+        say(f"  removed {printable(source_file)}: no longer under the raw directory; its reports leave the warehouse")
     failed_runs: list[str] = []
     changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
     outcomes: dict[str, str] = {}
     run_id = None
     run_seconds = None
+    retried = 0
     not_loaded: list[str] = []  # files of a run that failed before anything was published
-    stale = stale_reports(warehouse_path)
+    stale = stale_reports(target)
     if stale:
         say(f"duban: {stale} report(s) were derived by another version of duban's code; re-deriving them (pipeline {pipeline_version()})")
     if by_period:
@@ -153,7 +143,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
             from assets.ingest import changed_files
             from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-            job = make_definitions(raw_dir, warehouse_path).resolve_job_def(BUILD_JOB)
+            job = make_definitions(raw_dir, target.spec, target.data_path).resolve_job_def(BUILD_JOB)
         first, last = order[positions[0]], order[positions[-1]]
         files = [name for names in by_period.values() for name in names]
         say(
@@ -179,8 +169,9 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
                 not_loaded = [name for name in files if name not in changed]  # the run published nothing
         else:
             outcomes = _report_outcomes(result)
+            retried = _lake_retries(result)
     stop_display()
-    rows = report_rows(warehouse_path, list(by_period))
+    rows = report_rows(target, list(by_period))
     if not_loaded:  # the warehouse still holds what it had: this build's account must not claim those reports
         rows = [r for r in rows if r["source_file"] not in set(not_loaded)]
     for r in rows:
@@ -193,7 +184,7 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         ]
         say("")
         say(format_table(["publisher", "period", "read", "accepted", "quarantined", "status", "file"], table))
-    reasons = quarantine_by_reason(warehouse_path, [r["source_file"] for r in rows])
+    reasons = quarantine_by_reason(target, [r["source_file"] for r in rows])
     if rows:
         say("")
         for line in scaled_summary(rows, reasons):
@@ -205,16 +196,18 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         say(f"  failed {printable(name)}: {printable(reason)}")
     for name in not_loaded:
         say(f"  not loaded {name}: the run failed before loading it; the warehouse keeps what it had")
-    say(f"\nduban: warehouse {warehouse_path}")
+    say(f"\nduban: warehouse {target}")
     total = totals(rows)
     rederived = sum(r["status"] == "re-derived" for r in rows)
     say(f"duban: {totals_line(total)}" + (f", {rederived} re-derived" if rederived else ""))
+    if retried:
+        say(f"duban: {retried} commit(s) conflicted with other writers of the DuckLake and were run again; committed once, whole")
     failed_reports_now = len(failed) + len(still_failed) + len(changed) + len(not_loaded)
     problems = len(refused) + failed_reports_now + len(failed_runs)
     if problems:
         say(f"duban: {problems} problem(s): {len(refused)} file(s) refused, {failed_reports_now} report(s) failed, {len(failed_runs)} run(s) failed")
     document = {
-        "warehouse": str(warehouse_path),
+        "warehouse": str(target),
         "raw": str(raw_dir),
         "run_id": run_id,
         "failed_run_ids": failed_runs,
@@ -233,9 +226,18 @@ def _build_locked(raw_dir: Path, warehouse_path: Path, verbose: bool, everything
         "changed_during_build": [{"source_file": f, "error": e} for f, e in changed.items()],
         "removed": removed,
         "not_loaded": not_loaded,
+        "lake_commit_retries": retried,
         "run_seconds": run_seconds,
     }
     return (1 if problems else 0), document
+
+def _lake_retries(result) -> int:
+    """How many times the run's DuckLake commit conflicted with another writer's and was run again."""
+    for materialization in result.asset_materializations_for_node("star_schema"):
+        if materialization.asset_key.path == ["dim_report"] and "lake_commit_retries" in materialization.metadata:
+            return materialization.metadata["lake_commit_retries"].value
+    return 0
+
 
 def _report_outcomes(result) -> dict[str, str]:
     """source_file → what the load did with it ('loaded', 're-derived', 'unchanged' …), from the run's dim_report materialization."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pipelines.commands.output import say, warehouse_file
+from pipelines.commands.output import say, warehouse_target
 from pipelines.errors import DubanError
 from pipelines.migrate import SCHEMA_VERSION
 from pipelines.plan import migrations_due, stale_reports
@@ -14,7 +14,7 @@ from pipelines.working import check_published
 
 def migrate_check(warehouse: str | None) -> int:
     """Say what the next build would do to the warehouse's schema and derived rows; exit 0 if nothing, 1 if something."""
-    path = warehouse_file(warehouse)
+    path = warehouse_target(warehouse)
     if not path.exists():
         say(f"duban migrate: no warehouse at {path}; `duban build` creates one with schema {SCHEMA_VERSION}")
         return 0

@@ -19,6 +19,13 @@ def say(message: str) -> None:
     print(message, file=sys.stderr if _to_stderr else sys.stdout, flush=True)
 
 
+def warehouse_target(warehouse: str | None, data_path: str | None = None):
+    """The warehouse a command works on (a DuckDB file or a DuckLake): the option, else $DUBAN_WAREHOUSE, else the default file."""
+    from pipelines.targets import target_for
+
+    return target_for(warehouse, data_path)
+
+
 def warehouse_file(warehouse: str | None) -> Path:
     """The warehouse file a command works on: the option, else $DUBAN_WAREHOUSE, else warehouse/duban.duckdb."""
     from pipelines.settings import configured_paths

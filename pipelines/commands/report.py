@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.commands.output import say, warehouse_file
+from pipelines.commands.output import say, warehouse_target
 from pipelines.working import open_error
 
 
@@ -15,12 +15,12 @@ def report(warehouse: str | None, publisher: str | None, period: str | None, out
     """Write the quarterly briefing (HTML, and PDF with --pdf) from the published warehouse."""
     from pipelines.briefing import write_briefings
 
-    path = warehouse_file(warehouse)
+    path = warehouse_target(warehouse)
     try:
         written = write_briefings(path, publisher, period, Path(out).resolve() if out else None, pdf)
     except duckdb.Error as error:
-        if isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
-            raise open_error(path, error) from None
+        if not path.is_lake and isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
+            raise open_error(path.published, error) from None
         print(f"duban report: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 1
     if not written:

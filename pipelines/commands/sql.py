@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.commands.output import say, warehouse_file
+from pipelines.commands.output import say, warehouse_target
 from pipelines.errors import DubanError, WarehouseLocked, WarehouseUnreadable
 from pipelines.working import open_error
 
@@ -22,12 +22,12 @@ def sql(query: str | None, file: str | None, warehouse: str | None, max_rows: in
         text = Path(file).read_text(encoding="utf-8") if file else query
     except (OSError, UnicodeDecodeError) as error:
         parser.error(f"cannot read the query file {file}: {getattr(error, 'strerror', None) or error}")
-    path = warehouse_file(warehouse)
+    path = warehouse_target(warehouse)
     try:
         say(run_query(path, text, max_rows, allow_files))
     except duckdb.Error as error:
-        if isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
-            raise open_error(path, error) from None
+        if not path.is_lake and isinstance(error, duckdb.IOException) and str(path) in str(error):  # the file: unreadable, or held
+            raise open_error(path.published, error) from None
         print(f"duban sql: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 1
     except (WarehouseLocked, WarehouseUnreadable):

@@ -7,7 +7,7 @@ import sys
 
 import duckdb
 
-from pipelines.commands.output import say, warehouse_file
+from pipelines.commands.output import say, warehouse_target
 from pipelines.migrate import SCHEMA_VERSION, schema_version
 from pipelines.working import open_error
 
@@ -16,12 +16,12 @@ def status_command(warehouse: str | None, as_json: bool) -> int:
     """What the published warehouse holds: periods, publishers, last build, failed and superseded files, quarantine."""
     from pipelines.status import format_status, warehouse_status
 
-    path = warehouse_file(warehouse)
+    path = warehouse_target(warehouse)
     if not path.exists():
         print(f"duban status: no warehouse at {path}; `duban build` creates it", file=sys.stderr)
         return 1
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with path.read() as con:
             version = schema_version(con)
         if version is not None and version < SCHEMA_VERSION:
             print(
@@ -32,7 +32,7 @@ def status_command(warehouse: str | None, as_json: bool) -> int:
             return 1
         held = warehouse_status(path)
     except duckdb.Error as error:
-        raise open_error(path, error) from None
+        raise open_error(path.published if not path.is_lake else path.label, error) from None
     if as_json:
         print(json.dumps(held, ensure_ascii=False, indent=1, default=str))
     else:
