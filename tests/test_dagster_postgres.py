@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assets.warehouse import WAREHOUSE_POOL
-from tests.conftest import SEED, run_build
+from tests.conftest import REPO, SEED, run_build
 from tests.test_serve import free_port
 
 psycopg = pytest.importorskip("psycopg")
@@ -35,13 +36,16 @@ def dagster_db(tmp_path: Path, postgresql_installed: None):
         server.stop()
 
 
-def _instance(url: str, home: Path):
+def _instance(url: str, home: Path, monkeypatch: pytest.MonkeyPatch):
+    """An instance made from the README's example dagster.yaml (docs/dagster-postgres.yaml), as a daemon host would."""
     import dagster as dg
 
-    settings = f"storage:\n  postgres:\n    postgres_url: '{url}'\n"
     home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text(settings)
-    return dg.DagsterInstance.from_config(str(home))
+    shutil.copy2(REPO / "docs" / "dagster-postgres.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DUBAN_DAGSTER_STORAGE", url)
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert instance.global_op_concurrency_default_limit == 1
+    return instance
 
 
 def _pool_step_spans(instance, run_id: str) -> list[tuple[float, float, str]]:
@@ -60,7 +64,7 @@ def _pool_step_spans(instance, run_id: str) -> list[tuple[float, float, str]]:
     return spans
 
 
-def test_two_hosts_share_one_run_history_and_pool(tmp_path: Path, dagster_db: str) -> None:
+def test_two_hosts_share_one_run_history_and_pool(tmp_path: Path, dagster_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / SEED.name).write_bytes(SEED.read_bytes())
@@ -76,7 +80,7 @@ def test_two_hosts_share_one_run_history_and_pool(tmp_path: Path, dagster_db: st
         assert "postgres_url" in (tmp_path / home / "dagster.yaml").read_text()
         assert not list((tmp_path / home).rglob("*.db")), "no SQLite run storage when PostgreSQL is set"
 
-    instance = _instance(dagster_db, tmp_path / "reader")
+    instance = _instance(dagster_db, tmp_path / "reader", monkeypatch)
     try:
         import dagster as dg
 
