@@ -23,7 +23,7 @@ import pytest
 from pipelines.serve import OFFLINE, load_quack
 from tests.test_serve import TOKEN, client, free_port
 from tests.test_pg_endpoint import TOKEN as PG_TOKEN
-from tests.test_pg_endpoint import Served, postgresql_installed  # noqa: F401 (fixture)
+from tests.test_pg_endpoint import Served
 from tests.test_serve_security import start
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
