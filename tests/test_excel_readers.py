@@ -15,7 +15,9 @@ import pytest
 import xlwt
 from openpyxl.styles import Alignment
 
+from bench.excel_read import write_workbooks
 from pipelines import read_excel
+from pipelines.grid import GRID_SCHEMA
 from pipelines.read_excel import openpyxl_reason, read_xls_grid, read_xlsx_grid, reference_grid
 from tests.report_writers import sample_records, write_xls, write_xlsx
 
@@ -33,7 +35,7 @@ def read_both(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def assert_same_grid(path: Path) -> pl.DataFrame:
     ours, reference = read_both(path)
-    assert ours.schema == reference.schema
+    assert ours.schema == reference.schema == pl.Schema(GRID_SCHEMA)
     assert ours.rows() == reference.rows(), path.name
     return ours
 
@@ -64,7 +66,7 @@ def generated_workbooks(folder: Path) -> list[Path]:
 
 
 def test_generated_workbooks_read_alike_and_as_today(tmp_path: Path) -> None:
-    for path in generated_workbooks(tmp_path):
+    for path in generated_workbooks(tmp_path) + write_workbooks(tmp_path / "bench", xlsx=3, xls=2):
         grid = assert_same_grid(path)
         assert [(n, cells) for n, cells in grid.rows()] == todays_grid(path), path.name
         assert grid["cells"].list.len().unique().to_list() == [7]
