@@ -6,12 +6,12 @@ library read the sheet: every merged cell takes its range's top-left value; numb
 result Excel saved; rows run from row 1 and columns from A to the last row and column that hold a
 value, rows padded to one width (cells that are only formatted, past the data, are not part of it).
 
-openpyxl (pure Python, about ten times slower) reads an .xlsx only when a worksheet holds:
+openpyxl (pure Python, about six times slower: bench/excel_read.py) reads an .xlsx only when a worksheet holds:
   - a formula cell with no saved result (a workbook written by a program, never opened in Excel):
     the formula text is kept, where calamine would give an empty cell;
   - an error cell (#N/A, #DIV/0!, …): openpyxl gives the error text, calamine an empty cell.
-xlrd is no longer used to read: calamine reads every .xls (tests/test_excel_readers.py compares
-both readers on every generated workbook, cell for cell).
+calamine reads every .xls; xlrd stays only as the reference that tests/test_excel_readers.py and the
+benchmark compare calamine's grid with, cell for cell (xlrd read TRUE/FALSE as 1/0; both now read 是/否).
 """
 
 from __future__ import annotations
