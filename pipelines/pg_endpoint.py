@@ -15,15 +15,17 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import duckdb
 
 from pipelines.catalog import catalog
 from pipelines.pg_server import OWNER, PgServer, bindir
-from pipelines.publish import work_dir
-from pipelines.serve import OFFLINE, ServeError, extension_file, is_loopback, published_identity
+from pipelines.serve import OFFLINE, ServeError, extension_file, is_loopback
 from pipelines.settings import whole_number
+
+if TYPE_CHECKING:
+    from pipelines.targets.base import Target
 
 DATABASE = ROLE = SCHEMA = "duban"
 ROWS = "duban_rows"  # the views' rows; only the views' owner reads them
@@ -107,21 +109,23 @@ def _comments(name: str, kind: str, columns: list[tuple[str, str]], schema: str)
 class PgEndpoint:
     """The PostgreSQL server and the DuckDB connection that loads snapshots into it."""
 
-    def __init__(self, published: Path, host: str, port: int, token: str):
-        self.published = published
-        self.folder = work_dir(published) / "pg"
+    def __init__(self, published: Path | Target, host: str, port: int, token: str):
+        from pipelines.targets import target_for
+
+        self.target = target_for(published)  # the published file, or a DuckLake (its latest snapshot is served)
+        self.folder = self.target.work_dir / "pg"
         listen = None if is_loopback(host) else ["all"]
         self.server = PgServer.start(self.folder, host, port, listen)
         try:
             self._createdb()
             self.con = duckdb.connect(config=OFFLINE)
-            load_postgres_extension(self.con, work_dir(published) / "pg-extension")
+            load_postgres_extension(self.con, self.target.work_dir / "pg-extension")
             self.con.execute(f"ATTACH {literal(self.server.admin_dsn(DATABASE))} AS pg (TYPE postgres)")
             self._execute(self._role_sql(token))
         except BaseException:
             self.server.stop()
             raise
-        self.seen: tuple[int, int, int] | None = None
+        self.seen: object = None
         self.stale: list[str] = []  # old schemas still to drop (a client's open transaction held a lock)
         self.generation = 0
 
@@ -158,12 +162,12 @@ class PgEndpoint:
         ]
 
     def load(self) -> tuple[int, float, float]:
-        """Copy the published file into duban_next and swap it in; returns (objects, seconds to load, to swap)."""
+        """Copy the warehouse's current data into duban_next and swap it in; returns (objects, seconds to load, to swap)."""
         started = time.monotonic()
-        self.seen = published_identity(self.published)
+        self.seen = self.target.version()
         self._execute([f"DROP SCHEMA IF EXISTS {NEXT} CASCADE", f"DROP SCHEMA IF EXISTS {ROWS_NEXT} CASCADE",
                        f"CREATE SCHEMA {NEXT}", f"CREATE SCHEMA {ROWS_NEXT}"])
-        self.con.execute(f"ATTACH {literal(str(self.published))} AS published (READ_ONLY)")
+        self.target.attach(self.con, "published")
         try:
             objects = _objects(self.con)
             ddl: list[str] = []
@@ -236,7 +240,8 @@ class PgEndpoint:
         return self.server.proc.poll() is None
 
     def changed(self) -> bool:
-        return self.published.exists() and published_identity(self.published) != self.seen
+        version = self.target.version()
+        return version is not None and version != self.seen
 
     def close(self) -> None:
         try:
@@ -262,7 +267,7 @@ def _watch(endpoint: PgEndpoint, say: Callable[[str], None], stop: threading.Eve
 
 @contextmanager
 def pg_endpoint(
-    published: Path,
+    published: Path | Target,
     host: str,
     port: int | None,
     token: str | None,
@@ -275,8 +280,12 @@ def pg_endpoint(
         return
     if not token:
         raise ServeError("a token is required: pass --token TOKEN or set DUBAN_TOKEN")
-    if not published.exists():
-        raise ServeError(f"no warehouse at {published}; run `duban build` first or pass --warehouse FILE")
+    from pipelines.targets import target_for
+
+    target = target_for(published)
+    if not target.exists():
+        raise ServeError(f"no warehouse at {target.label}; run `duban build` first or pass --warehouse FILE")
+    published = target
     started = time.monotonic()
     endpoint = PgEndpoint(published, host, port, token)
     stop = threading.Event()

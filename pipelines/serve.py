@@ -7,16 +7,18 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import duckdb
 
 from pipelines.catalog import apply_comments
 from pipelines.contracts import identifier
-from pipelines.publish import work_dir
 from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
 from pipelines.settings import whole_number
 from pipelines.sqlguard import allowed_expression
+
+if TYPE_CHECKING:
+    from pipelines.targets.base import Target
 
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # The Quack authorization callback, kept in the snapshot so the server's fresh callback connections see it.
@@ -41,26 +43,33 @@ def load_quack(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"LOAD '{extension_file(name)}'")
 
 
-def build_snapshot(published: Path, snapshot: Path) -> int:
-    """Copy every table and view of the published file into snapshot as tables; returns how many.
+def build_snapshot(published: Path | Target, snapshot: Path) -> int:
+    """Copy every table and view of the warehouse (the published file, or a DuckLake's latest snapshot) into
+    snapshot as tables; returns how many.
 
     Quack clients bind views on their side, where the warehouse's tables do not exist, so the served
     database holds the views' rows as tables of the same name, with the catalog's comments.
     """
+    target = _target(published)
     snapshot.unlink(missing_ok=True)
     try:
-        return _copy_into(published, snapshot)
+        return _copy_into(target, snapshot)
     except duckdb.IOException as error:
         snapshot.unlink(missing_ok=True)
         if "lock" in str(error).lower():
-            raise PublishedLockedError(locked_message(published, error)) from None
+            raise PublishedLockedError(locked_message(target.label, error)) from None
         raise
 
 
-def _copy_into(published: Path, snapshot: Path) -> int:
+def _target(warehouse: Path | Target) -> Target:
+    from pipelines.targets import target_for
+
+    return target_for(warehouse)
+
+
+def _copy_into(target: Target, snapshot: Path) -> int:
     with duckdb.connect(str(snapshot)) as con:
-        literal = "'" + str(published).replace("'", "''") + "'"  # ATTACH takes no bound parameters
-        con.execute(f"ATTACH {literal} AS published (READ_ONLY)")
+        target.attach(con, "published")
         names = [
             name
             for (name,) in con.execute(
@@ -170,7 +179,7 @@ class QuackServer:
             raise
         return cls(snapshot, uri, con)
 
-    def refresh(self, published: Path) -> list[str] | None:
+    def refresh(self, published: Path | Target) -> list[str] | None:
         """Bring the served tables to the published file's rows in one transaction, without stopping the server.
 
         Clients stay attached and see the new rows on their next query (a query running meanwhile reads the
@@ -178,11 +187,12 @@ class QuackServer:
         Returns None, changing nothing, when a table or column went away or changed type: clients bind
         columns by position and would read the wrong one, so the caller restarts on a new snapshot instead.
         """
+        target = _target(published)
         try:
-            source = duckdb.connect(str(published), read_only=True, config=OFFLINE)
+            source = target.read(dict(OFFLINE))  # tables and views resolve unqualified, in schema main
         except duckdb.IOException as error:
             if "lock" in str(error).lower():
-                raise PublishedLockedError(locked_message(published, error)) from None
+                raise PublishedLockedError(locked_message(target.label, error)) from None
             raise
         with source:
             incoming = served_shape(source)
@@ -226,7 +236,7 @@ class QuackServer:
 
 
 def serve(
-    published: Path,
+    published: Path | Target,
     host: str,
     port: int,
     token: str | None,
@@ -234,39 +244,40 @@ def serve(
     poll_seconds: float = 1.0,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Serve the published warehouse until interrupted, swapping in a fresh snapshot after each publish.
+    """Serve the warehouse until interrupted, bringing in each publish (on a DuckLake: each committed snapshot).
 
     The token has been checked (serve_checks.read_token)."""
-    if not published.exists():
-        raise ServeError(f"no warehouse at {published}; run `duban build` first or pass --warehouse FILE")
+    target = _target(published)
+    if not target.exists():
+        raise ServeError(f"no warehouse at {target.label}; run `duban build` first or pass --warehouse FILE")
     check_port_free(host, port)
-    folder = work_dir(published) / "serve"
+    folder = target.work_dir / "serve"
     folder.mkdir(parents=True, exist_ok=True)
     generation = 0
 
     def snapshot() -> tuple[Path, tuple[int, int, int]]:
         nonlocal generation
         generation += 1
-        seen = published_identity(published)
+        seen = target.version()
         path = folder / f"snapshot-{os.getpid()}-{generation}.duckdb"
-        build_snapshot(published, path)
+        build_snapshot(target, path)
         return path, seen
 
     path, seen = snapshot()
     server = QuackServer.start(path, host, port, token)
     if not is_loopback(host):
         say(f"duban serve: listening on {host}, not loopback: put a TLS-terminating proxy in front of it")
-    say(f"duban serve: serving {published} at {server.uri} (read-only)")
+    say(f"duban serve: serving {target.label} at {server.uri} (read-only)")
     say(f"  clients: CREATE SECRET (TYPE quack, TOKEN '…'); ATTACH '{server.uri}' AS duban; FROM duban.v_progress;")
     last_problem = ""
     try:
         while not should_stop():
             time.sleep(poll_seconds)
-            if not published.exists() or published_identity(published) == seen:
+            changed = target.version()
+            if changed is None or changed == seen:
                 continue
             try:
-                changed = published_identity(published)
-                added = server.refresh(published)
+                added = server.refresh(target)
                 if added is not None:
                     seen, last_problem = changed, ""
                     say("duban serve: published warehouse changed; clients see it on their next query" + (

@@ -9,7 +9,7 @@ import threading
 
 import duckdb
 
-from pipelines.commands.output import say, warehouse_file
+from pipelines.commands.output import say, warehouse_target
 from pipelines.errors import DubanError
 
 
@@ -27,7 +27,7 @@ def serve_command(
     from pipelines.serve import serve
     from pipelines.serve_checks import read_token
 
-    path = warehouse_file(warehouse)
+    path = warehouse_target(warehouse)  # a DuckDB file, or a DuckLake (its latest snapshot, followed)
     if token and not token_file:
         print(
             "duban serve: warning: --token is visible to every user of this machine (ps); "

@@ -40,6 +40,10 @@ class Target:
         """A read-only connection on which the warehouse's tables and views resolve unqualified (close it)."""
         raise NotImplementedError
 
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str) -> None:
+        """ATTACH the warehouse read-only to con as alias (its current data: the published file, the lake's latest snapshot)."""
+        raise NotImplementedError
+
     def before_build(self, say: Say, will_load: bool) -> None:
         """Put things right before a build writes (a file: its working copy against the last publish)."""
 

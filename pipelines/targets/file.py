@@ -34,6 +34,10 @@ class FileTarget(Target):
     def read(self, config: dict | None = None) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.published), read_only=True, config=config or {})
 
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str) -> None:
+        path = "'" + str(self.published).replace("'", "''") + "'"  # ATTACH takes no bound parameters
+        con.execute(f"ATTACH {path} AS {alias} (READ_ONLY)")
+
     def before_build(self, say: Say, will_load: bool) -> None:
         """A published file changed outside duban is kept aside and duban's own data put back; the working copy is verified."""
         working = working_path(self.published)

@@ -118,16 +118,16 @@ class LakeTarget(Target):
         rest = spec.removeprefix("ducklake:")
         self.postgres = rest.startswith("postgres:")
         if self.postgres:
-            self.attach = spec
+            self.attach_spec = spec
             home = Path("warehouse").resolve()
         else:
             path = Path(rest).resolve()
-            self.attach = f"ducklake:{path}"
+            self.attach_spec = f"ducklake:{path}"
             home = path.parent
         self.spec = spec
-        self.label = _redacted(self.attach)
+        self.label = _redacted(self.attach_spec)
         self.data_path = self._data_path(data_path)
-        digest = hashlib.sha256(self.attach.encode("utf-8")).hexdigest()[:12]
+        digest = hashlib.sha256(self.attach_spec.encode("utf-8")).hexdigest()[:12]
         self.work_dir = home / ".work" / f"lake-{digest}"
         self.output_dir = home
         self.conflicts = 0  # commits retried by the last write
@@ -144,21 +144,29 @@ class LakeTarget(Target):
         folder = Path(data_path).resolve()
         return str(folder) + "/"
 
+    def _extensions(self, con: duckdb.DuckDBPyConnection) -> None:
+        """What con needs to reach the lake: the extensions from their wheels, and S3 credentials for remote data."""
+        remote = bool(self.data_path and self.data_path.startswith(REMOTE))
+        load_extensions(con, self.postgres, remote, self.work_dir / "extensions")
+        if remote:
+            s3_secret(con)
+
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str) -> None:
+        self._extensions(con)
+        con.execute(f"ATTACH {_literal(self.attach_spec)} AS {alias} (READ_ONLY)")
+
     def connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached as `lake` and in use (tables and views resolve unqualified)."""
         con = duckdb.connect(config=OFFLINE)
         try:
-            remote = bool(self.data_path and self.data_path.startswith(REMOTE))
-            load_extensions(con, self.postgres, remote, self.work_dir / "extensions")
-            if remote:
-                s3_secret(con)
+            self._extensions(con)
             options = ["READ_ONLY"] if read_only else []
             if self.data_path and not read_only:
                 if not self.data_path.startswith(REMOTE):
                     Path(self.data_path).mkdir(parents=True, exist_ok=True)
                 options.append(f"DATA_PATH {_literal(self.data_path)}")
             suffix = f" ({', '.join(options)})" if options else ""
-            con.execute(f"ATTACH {_literal(self.attach)} AS {ALIAS}{suffix}")
+            con.execute(f"ATTACH {_literal(self.attach_spec)} AS {ALIAS}{suffix}")
             con.execute(f"USE {ALIAS}")
         except duckdb.Error as error:
             con.close()

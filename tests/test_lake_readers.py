@@ -1,0 +1,125 @@
+"""Readers on a DuckLake warehouse: `duban sql`, `duban status`, `duban report` and `duban serve` (Quack and the
+PostgreSQL endpoint) answer from the lake's latest snapshot, and a served client sees a later build's commit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.targets import target_for
+from tests.conftest import DUBAN, SEED, run_build
+from tests.report_writers import sample_records, write_text
+from tests.test_serve import ServerOutput, client, free_port
+
+TOKEN = "lake-reader-token-0123456789"
+CITY = "济南市人民政府"
+
+
+def _duban(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DUBAN_WAREHOUSE", "DUBAN_DATA_PATH")}
+    return subprocess.run([str(DUBAN), *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
+
+
+def _lake_with_two_quarters(tmp_path: Path, lake: str, data: Path) -> Path:
+    """The seed (菏泽 2021Q1) and one more city's 2021Q1 built into the lake; returns the raw folder."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    write_text(raw / "jinan-2021-Q1.txt", f"{CITY}2021年责任目标第一季度工作推进情况一览表", sample_records(20, seed=7))
+    built = run_build(raw, lake, tmp_path / "home", "--data-path", str(data))
+    assert built.returncode == 0, built.stdout + built.stderr
+    return raw
+
+
+def test_sql_status_and_report_answer_from_a_local_catalog_lake(tmp_path: Path) -> None:
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "lake-data"
+    _lake_with_two_quarters(tmp_path, lake, data)
+    with target_for(lake).read() as con:
+        expected = con.execute("SELECT publisher, count(*) FROM v_progress GROUP BY 1 ORDER BY 1").fetchall()
+    assert [n for _, n in expected] == [20, 54]
+
+    answer = _duban("sql", "--warehouse", lake, "SELECT publisher, count(*) AS n FROM v_progress GROUP BY 1 ORDER BY 1",
+                    cwd=tmp_path)
+    assert answer.returncode == 0, answer.stderr
+    rows = [line.split() for line in answer.stdout.splitlines()]
+    for publisher, n in expected:
+        assert [publisher, str(n)] in rows, answer.stdout
+    refused = _duban("sql", "--warehouse", lake, "DELETE FROM fact_target_progress", cwd=tmp_path)
+    assert refused.returncode != 0 and "refused DELETE" in refused.stderr
+
+    status = _duban("status", "--warehouse", lake, "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+
+    out = tmp_path / "pages"
+    report = _duban("report", "--warehouse", lake, "--out", str(out), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    pages = sorted(p.name for p in out.rglob("*.html"))
+    assert len(pages) == 2, pages
+    page = next(out.rglob(f"{CITY}*/*.html"), None) or next(p for p in out.rglob("*.html") if CITY in str(p))
+    assert CITY in page.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def lake_served(lake_server, tmp_path: Path):
+    """`duban serve` with Quack and the PostgreSQL endpoint on a lake whose catalog is in PostgreSQL."""
+    lake, data = lake_server.new_lake()
+    raw = _lake_with_two_quarters(tmp_path, lake, data)
+    port, pg_port = free_port(), free_port()
+    env = {**os.environ, "DUBAN_TOKEN": TOKEN}
+    env.pop("DUBAN_WAREHOUSE", None)
+    proc = subprocess.Popen(
+        [str(DUBAN), "serve", "--warehouse", lake, "--port", str(port), "--pg-port", str(pg_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path, start_new_session=True,
+    )
+    output = ServerOutput(proc)
+    try:
+        output.wait_for("duban serve: serving", timeout=180)
+        yield lake, data, raw, port, pg_port, output
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+
+
+def test_serve_on_a_lake_answers_quack_and_postgres_clients_and_follows_new_commits(lake_served, tmp_path: Path) -> None:
+    psycopg = pytest.importorskip("psycopg")
+    lake, data, raw, port, pg_port, output = lake_served
+    quack = client(port, TOKEN)
+    pg = psycopg.connect(host="127.0.0.1", port=pg_port, user="duban", password=TOKEN, dbname="duban", autocommit=True)
+    try:
+        with target_for(lake).read() as con:
+            expected = con.execute("SELECT period_key, count(*) FROM v_progress GROUP BY 1 ORDER BY 1").fetchall()
+        query = "SELECT period_key, count(*) FROM {} GROUP BY 1 ORDER BY 1"
+        assert quack.execute(query.format("duban.v_progress")).fetchall() == expected
+        assert [tuple(r) for r in pg.execute(query.format("v_progress")).fetchall()] == expected
+
+        # a later quarter committed to the lake while both clients stay connected
+        write_text(raw / "jinan-2021-Q2.txt", f"{CITY}2021年责任目标上半年工作推进情况一览表", sample_records(20, seed=8))
+        built = run_build(raw, lake, tmp_path / "home", "--data-path", str(data))
+        assert built.returncode == 0, built.stdout + built.stderr
+        deadline = time.monotonic() + 120
+        while True:
+            periods = {p for (p,) in quack.execute("SELECT DISTINCT period_key FROM duban.v_progress").fetchall()}
+            pg_periods = {p for (p,) in pg.execute("SELECT DISTINCT period_key FROM v_progress").fetchall()}
+            if "2021Q2" in periods and "2021Q2" in pg_periods:
+                break
+            assert time.monotonic() < deadline, (periods, pg_periods)
+            time.sleep(1)
+        with target_for(lake).read() as con:
+            now = con.execute("SELECT period_key, count(*) FROM v_progress GROUP BY 1 ORDER BY 1").fetchall()
+        assert quack.execute(query.format("duban.v_progress")).fetchall() == now
+        assert [tuple(r) for r in pg.execute(query.format("v_progress")).fetchall()] == now
+        with pytest.raises(duckdb.Error):
+            quack.execute("DELETE FROM duban.fact_target_progress")
+    finally:
+        quack.close()
+        pg.close()
