@@ -106,6 +106,19 @@ class DagsterHomeUnusable(DubanError):
         )
 
 
+class DagsterStorageUnusable(DubanError):
+    """The PostgreSQL database named by DUBAN_DAGSTER_STORAGE cannot hold Dagster's run history."""
+
+    def __init__(self, error: BaseException, secrets: list[str]):
+        reason = _reason(error)
+        for secret in secrets:
+            reason = reason.replace(secret, "***")
+        super().__init__(
+            f"Dagster's storage in PostgreSQL (DUBAN_DAGSTER_STORAGE) cannot be used ({reason}); check the URL, "
+            "its password and that the server accepts connections, or unset DUBAN_DAGSTER_STORAGE to use SQLite"
+        )
+
+
 class WarehouseModified(DubanError):
     """Both the published warehouse and the working database were changed outside duban since the last build."""
 

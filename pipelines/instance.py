@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 if TYPE_CHECKING:
     import dagster as dg
 
-from pipelines.errors import DagsterHomeUnusable
+from pipelines.errors import DagsterHomeUnusable, DagsterStorageUnusable
 from pipelines.lock import HOME_LOCK, exclusive
 
 INSTANCE_SETTINGS = """\
@@ -44,7 +44,10 @@ def instance_settings() -> str:
     url = os.environ.get(STORAGE_ENV, "").strip()
     if not url:
         return INSTANCE_SETTINGS
-    if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
+    if url.startswith("postgres://"):  # libpq's short scheme, which SQLAlchemy (Dagster's storage) does not know
+        url = "postgresql://" + url.removeprefix("postgres://")
+        os.environ[STORAGE_ENV] = url
+    if not url.startswith(("postgresql://", "postgresql+psycopg2://")):
         raise DagsterHomeUnusable(_home(), ValueError(
             f"{STORAGE_ENV} must be a postgresql://user:password@host:port/database URL, not {url.split(':')[0]!r}"))
     return INSTANCE_SETTINGS + POSTGRES_STORAGE
@@ -141,6 +144,11 @@ def setting_up_instance() -> Iterator[dg.DagsterInstance]:
     except (OSError, dg.DagsterError) as error:
         raise DagsterHomeUnusable(home, error) from None
     except Exception as error:  # sqlite/postgres errors surface as sqlalchemy's OperationalError
+        url = os.environ.get(STORAGE_ENV, "").strip()
+        if url and type(error).__module__.startswith(("sqlalchemy", "psycopg2")):
+            from pipelines.targets.lake import secrets_in
+
+            raise DagsterStorageUnusable(error, secrets_in(url)) from None
         if type(error).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg2")):
             raise DagsterHomeUnusable(home, error) from None
         raise

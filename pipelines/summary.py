@@ -26,8 +26,9 @@ def format_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def report_rows(warehouse, periods: list[str]) -> list[dict]:
-    """Every dim_report row of the given periods (one row per file), read-only (warehouse: a file or a target)."""
+def report_rows(warehouse, periods: list[str], files: dict[str, str] | None = None) -> list[dict]:
+    """Every dim_report row of the given periods (one row per file), read-only (warehouse: a file or a target);
+    with files ({source_file: sha256}), only the rows of those files (a build into a lake speaks for its own)."""
     from pipelines.targets import target_for
 
     target = target_for(warehouse)
@@ -35,13 +36,18 @@ def report_rows(warehouse, periods: list[str]) -> list[dict]:
         return []
     with target.read() as con:
         cursor = con.execute(
-            """SELECT source_file, publisher, period_key, records_read, accepted, quarantined, status, error
+            """SELECT source_file, publisher, period_key, records_read, accepted, quarantined, status, error, sha256
                FROM dim_report WHERE period_key IN (SELECT unnest(?::VARCHAR[]))
                ORDER BY period_key, publisher, source_file""",
             [periods],
         )
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    if files is not None:
+        rows = [r for r in rows if files.get(r["source_file"]) == r["sha256"]]
+    for r in rows:
+        del r["sha256"]
+    return rows
 
 
 # A build over more reports than this prints totals per period instead of one line per report (--verbose: both).

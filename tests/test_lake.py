@@ -254,3 +254,74 @@ def test_bad_retry_settings_are_refused_with_their_name(monkeypatch, name: str, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
         retry_settings()
+
+
+SECRET = "S3cret-lake-pw"
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DUBAN_WAREHOUSE", "DUBAN_DATA_PATH")}
+    env["DAGSTER_HOME"] = str(cwd / "home")
+    return subprocess.run([str(DUBAN), *args], capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
+
+
+def test_bad_lake_settings_are_one_line_and_never_show_the_password(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    unreachable = f"ducklake:postgres:dbname=lake host=127.0.0.1 port=1 user=duban password={SECRET}"
+    cases = {
+        # a typo must not become a local catalog file named after the connection string
+        "typo": ["build", "--raw", str(raw), "--warehouse", f"ducklake:postgresql:dbname=lake password={SECRET}",
+                 "--data-path", str(tmp_path / "d")],
+        "file warehouse": ["build", "--raw", str(raw), "--warehouse", "ducklake:w/duban.duckdb"],
+        "unreachable": ["build", "--raw", str(raw), "--warehouse", unreachable, "--data-path", str(tmp_path / "d")],
+        "quoted": ["sql", "--warehouse", f"ducklake:postgres:dbname=lake port=1 host=127.0.0.1 password='{SECRET} x'",
+                   "SELECT 1"],
+        "uri": ["status", "--warehouse", f"ducklake:postgres:postgresql://duban:{SECRET}@127.0.0.1:1/lake"],
+        "serve": ["serve", "--warehouse", unreachable, "--port", "1"],
+    }
+    before = set(tmp_path.iterdir())
+    for name, args in cases.items():
+        done = _cli(*args, cwd=tmp_path)
+        assert done.returncode != 0, name
+        assert SECRET not in done.stdout + done.stderr, (name, done.stderr)
+        assert "Traceback" not in done.stderr, (name, done.stderr)
+    assert {p.name for p in set(tmp_path.iterdir()) - before} <= {"home", "warehouse", "d"}  # no file named after a spec
+    typo = _cli(*cases["typo"], cwd=tmp_path)
+    assert "is not a DuckLake duban knows" in typo.stderr and "password=***" in typo.stderr
+
+
+def test_a_data_path_that_cannot_be_a_folder_is_one_line(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for data in (blocker, blocker / "below"):
+        done = _cli("build", "--raw", str(raw), "--warehouse", f"ducklake:{tmp_path / 'w.ducklake'}", "--data-path",
+                    str(data), cwd=tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert "as the DuckLake's data folder" in done.stderr, done.stderr
+
+
+def test_two_builds_into_one_local_catalog_take_turns_and_each_summary_speaks_for_its_own_files(tmp_path: Path) -> None:
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "data"
+    folders = [_publisher_folder(tmp_path, city, n) for n, city in enumerate(CITIES[:2], 1)]
+    env = {k: v for k, v in os.environ.items() if k not in ("DUBAN_WAREHOUSE", "DUBAN_DATA_PATH")}
+    procs = [subprocess.Popen([str(DUBAN), "build", "--raw", str(raw), "--warehouse", lake, "--data-path", str(data)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                              env={**env, "DAGSTER_HOME": str(tmp_path / f"home-{n}")}) for n, raw in enumerate(folders)]
+    outputs = [proc.communicate(timeout=900) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, out + err
+    for n, (out, _) in enumerate(outputs):
+        own, other = f"city{n + 1}-2021-Q1.txt", f"city{2 - n}-2021-Q1.txt"
+        assert own in out and other not in out, out  # another office's reports are not this build's account
+        assert "2 reports, 60 records read: 60 accepted, 0 quarantined, 0 failed" in out, out
+    with target_for(lake).read() as con:
+        assert dict(con.execute("SELECT publisher, count(*) FROM v_progress GROUP BY 1").fetchall()) == {
+            CITIES[0]: 60, CITIES[1]: 60}
+    check = _cli("migrate", "--check", "--warehouse", lake, cwd=tmp_path)
+    assert check.returncode == 0 and "is current" in check.stdout, check.stdout + check.stderr

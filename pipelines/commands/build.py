@@ -171,7 +171,8 @@ def _build_locked(raw_dir: Path, target: Target, verbose: bool, everything: bool
             outcomes = _report_outcomes(result)
             retried = _lake_retries(result)
     stop_display()
-    rows = report_rows(target, list(by_period))
+    # on a lake other offices' reports share the periods: the account is of this folder's files only
+    rows = report_rows(target, list(by_period), {n: s.sha256 for n, s in states.items()} if target.scoped() else None)
     if not_loaded:  # the warehouse still holds what it had: this build's account must not claim those reports
         rows = [r for r in rows if r["source_file"] not in set(not_loaded)]
     for r in rows:

@@ -9,7 +9,6 @@ from pipelines.errors import DubanError
 from pipelines.migrate import SCHEMA_VERSION
 from pipelines.plan import migrations_due, stale_reports
 from pipelines.version import pipeline_version
-from pipelines.working import check_published
 
 
 def migrate_check(warehouse: str | None) -> int:
@@ -19,7 +18,8 @@ def migrate_check(warehouse: str | None) -> int:
         say(f"duban migrate: no warehouse at {path}; `duban build` creates one with schema {SCHEMA_VERSION}")
         return 0
     try:
-        check_published(path)  # an empty, foreign or held file: one line, not a traceback
+        if not path.is_lake:
+            path.check_readable()  # an empty, foreign or held file: one line, not a traceback
         steps = migrations_due(path)
     except DubanError as error:
         print(f"duban migrate: {error}", file=sys.stderr)

@@ -46,6 +46,10 @@ class LakeError(DubanError):
     """A DuckLake that cannot be opened or written."""
 
 
+class _Busy(Exception):
+    """The catalog could not be opened for this attempt (another process holds a local catalog file)."""
+
+
 class LakeConflict(LakeError):
     """Other writers kept committing first: the build gave up after its retries, having committed nothing."""
 
@@ -54,8 +58,20 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _redacted(spec: str) -> str:
-    return re.sub(r"(password\s*=\s*)(\S+)", r"\1***", spec)
+def secrets_in(spec: str) -> list[str]:
+    """The passwords written in a conninfo (password=…, quoted or not) or a URI (user:password@host), longest first."""
+    found = []
+    for match in re.finditer(r"password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]+)", spec):
+        found += [match.group(1), match.group(1).strip("'")]
+    found += [m.group(1) for m in re.finditer(r"://[^:/@\s]*:([^@\s]+)@", spec)]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def redacted(text: str, secrets: list[str]) -> str:
+    """text with every one of the secrets replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def retry_settings() -> tuple[int, float, float]:
@@ -115,17 +131,22 @@ class LakeTarget(Target):
     is_lake = True
 
     def __init__(self, spec: str, data_path: str | None = None):
+        self.secrets = secrets_in(spec)
         rest = spec.removeprefix("ducklake:")
         self.postgres = rest.startswith("postgres:")
         if self.postgres:
             self.attach_spec = spec
             home = Path("warehouse").resolve()
-        else:
+        elif rest.endswith(".ducklake") and rest.strip() != ".ducklake":
             path = Path(rest).resolve()
             self.attach_spec = f"ducklake:{path}"
             home = path.parent
+        else:  # a typo must not become a local catalog file named after the connection string
+            raise LakeError(
+                f"{redacted(spec, self.secrets)!r} is not a DuckLake duban knows: give ducklake:postgres:<conninfo> "
+                "(catalog in PostgreSQL) or ducklake:<path>.ducklake (catalog in a local file)")
         self.spec = spec
-        self.label = _redacted(self.attach_spec)
+        self.label = redacted(self.attach_spec, self.secrets)
         self.data_path = self._data_path(data_path)
         digest = hashlib.sha256(self.attach_spec.encode("utf-8")).hexdigest()[:12]
         self.work_dir = home / ".work" / f"lake-{digest}"
@@ -153,7 +174,10 @@ class LakeTarget(Target):
 
     def attach(self, con: duckdb.DuckDBPyConnection, alias: str) -> None:
         self._extensions(con)
-        con.execute(f"ATTACH {_literal(self.attach_spec)} AS {alias} (READ_ONLY)")
+        try:
+            con.execute(f"ATTACH {_literal(self.attach_spec)} AS {alias} (READ_ONLY)")
+        except duckdb.Error as error:
+            raise LakeError(f"cannot open the DuckLake {self.label} ({redacted(str(error).strip(), self.secrets)})") from None
 
     def connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached as `lake` and in use (tables and views resolve unqualified)."""
@@ -163,20 +187,33 @@ class LakeTarget(Target):
             options = ["READ_ONLY"] if read_only else []
             if self.data_path and not read_only:
                 if not self.data_path.startswith(REMOTE):
-                    Path(self.data_path).mkdir(parents=True, exist_ok=True)
+                    try:
+                        Path(self.data_path).mkdir(parents=True, exist_ok=True)
+                    except OSError as error:
+                        raise LakeError(f"cannot use {self.data_path} as the DuckLake's data folder "
+                                        f"({error.strerror or error}); give --data-path a folder duban may create and write") from None
                 options.append(f"DATA_PATH {_literal(self.data_path)}")
             suffix = f" ({', '.join(options)})" if options else ""
             con.execute(f"ATTACH {_literal(self.attach_spec)} AS {ALIAS}{suffix}")
             con.execute(f"USE {ALIAS}")
+        except LakeError:
+            con.close()
+            raise
         except duckdb.Error as error:
             con.close()
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = redacted(reason, self.secrets)  # DuckDB quotes the whole conninfo, password and all
             hint = (
                 "check the conninfo and that PostgreSQL accepts connections" if self.postgres
                 else "check the path of the .ducklake file"
             )
-            if "data_path" in reason.lower() or "data path" in reason.lower():
+            if "does not match" in reason.lower():
+                hint = "give the data path this lake was made with, or leave --data-path out (the catalog knows it)"
+            elif "data_path" in reason.lower() or "data path" in reason.lower():
                 hint = "a new DuckLake needs --data-path DIR (or DUBAN_DATA_PATH) for its Parquet files"
+            elif "could not set lock" in reason.lower():
+                hint = ("another process holds the local catalog file; a .ducklake catalog takes one process at a "
+                        "time — close it, or use a catalog in PostgreSQL for many")
             raise LakeError(f"cannot open the DuckLake {self.label} ({reason}); {hint}") from None
         return con
 
@@ -213,9 +250,13 @@ class LakeTarget(Target):
         return con
 
     def build_lock(self, say: Say):
-        from contextlib import nullcontext
+        """PostgreSQL catalog: none (overlapping commits conflict and are retried); a local catalog file takes one
+        process at a time, so builds on this host take turns."""
+        if not self.postgres:
+            from pipelines.lock import build_lock
 
-        return nullcontext()  # many writers: overlapping commits conflict and are retried
+            return build_lock(self.work_dir, say)
+        return nullcontext()
 
     def published_at(self):
         """When the lake's latest snapshot was committed."""
@@ -240,8 +281,15 @@ class LakeTarget(Target):
         attempts, wait, longest = retry_settings()
         self.conflicts = 0
         for attempt in range(1, attempts + 1):
-            con = self.connect(read_only=False)
             try:
+                con = self.connect(read_only=False)
+            except LakeError as error:  # a local catalog file held by another process: its turn comes
+                if "could not set lock" not in str(error).lower() or attempt == attempts:
+                    raise
+                con, reason = None, "the local catalog file is held by another process"
+            try:
+                if con is None:
+                    raise _Busy()
                 con.execute("BEGIN TRANSACTION")
                 ensure_schema(con, lake=True)
                 _open_sequences(con)
@@ -256,12 +304,17 @@ class LakeTarget(Target):
                 with publishing():
                     con.execute("COMMIT")
                 return result
+            except _Busy:
+                pass
             except duckdb.Error as error:
                 if not is_conflict(error):
+                    if any(secret in str(error) for secret in self.secrets):
+                        raise LakeError(redacted(str(error).strip(), self.secrets)) from None
                     raise
-                reason = str(error).strip().splitlines()[0]
+                reason = redacted(str(error).strip().splitlines()[0], self.secrets)
             finally:
-                con.close()
+                if con is not None:
+                    con.close()
             if attempt == attempts:
                 break
             self.conflicts += 1
@@ -273,7 +326,8 @@ class LakeTarget(Target):
             time.sleep(pause)
             wait *= 2
         raise LakeConflict(
-            f"other writers kept committing to the DuckLake {self.label} first; gave up after {attempts} attempts "
+            f"other writers kept committing to the DuckLake {self.label} first; gave up after {attempts} "
+            f"attempt{'s' if attempts != 1 else ''} "
             "with nothing of this build committed; run the build again (DUBAN_LAKE_RETRIES raises the attempts)"
         )
 
