@@ -147,3 +147,12 @@ def test_a_non_postgres_url_is_refused_with_what_to_do(tmp_path: Path, raw_dir: 
                       env={"DUBAN_DAGSTER_STORAGE": "mysql://x@y/z"})
     assert build.returncode != 0
     assert "DUBAN_DAGSTER_STORAGE must be a postgresql://" in build.stderr
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_an_unreachable_storage_is_named_without_its_password(tmp_path: Path, raw_dir: Path, scheme: str) -> None:
+    url = f"{scheme}://dagster:Dagster-pw-123@127.0.0.1:1/dagster"
+    build = run_build(raw_dir, tmp_path / "w" / "duban.duckdb", tmp_path / "home", env={"DUBAN_DAGSTER_STORAGE": url})
+    assert build.returncode == 2, build.stdout + build.stderr
+    assert "Dagster's storage in PostgreSQL (DUBAN_DAGSTER_STORAGE) cannot be used" in build.stderr, build.stderr
+    assert "Dagster-pw-123" not in build.stdout + build.stderr and "Traceback" not in build.stderr
