@@ -158,6 +158,11 @@ def test_refusals_exit_2_and_change_nothing(history, tmp_path: Path) -> None:
     refused = export("--warehouse", str(newer), "--to", empty, "--data-path", str(tmp_path / "y-data"), cwd=tmp_path)
     assert refused.returncode == 2 and "schema version 99, newer than" in refused.stderr, refused.stderr
     assert not target_for(empty).exists()
+    with duckdb.connect(str(newer)) as con:  # an older one: to be migrated by a build first
+        con.execute("UPDATE duban_meta SET value = '2' WHERE key = 'schema_version'")
+    older = export("--warehouse", str(newer), "--to", empty, "--data-path", str(tmp_path / "y-data"), cwd=tmp_path)
+    assert older.returncode == 2 and "schema version 2, older than" in older.stderr and "duban build" in older.stderr, older.stderr
+    assert not target_for(empty).exists()
 
     # the way back onto an existing file
     taken = tmp_path / "taken.duckdb"
