@@ -14,7 +14,7 @@ from pipelines.errors import DubanError
 from pipelines.load import ensure_schema, set_meta
 from pipelines.migrate import SCHEMA_VERSION, pending_migrations, schema_version
 from pipelines.targets import FileTarget, is_lake, target_for
-from pipelines.targets.lake import ALIAS, LakeTarget, _verify_checks
+from pipelines.targets.lake import ALIAS, LakeTarget, _literal, _verify_checks
 from pipelines.working import open_error
 
 PREFIX = "duban export-lake"
@@ -24,10 +24,6 @@ OWN_KEYS = {"schema_version", "definitions_applied", "last_build"}  # duban_meta
 
 class ExportRefused(DubanError):
     """An export that would overwrite a warehouse, or whose source is no duban warehouse this code can copy."""
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _copied_meta(key: str) -> bool:
@@ -89,6 +85,14 @@ def _holds_data(con: duckdb.DuckDBPyConnection) -> list[str]:
             if name in held and con.execute(f"SELECT count(*) FROM {identifier(name)}").fetchone()[0]]
 
 
+def _refuse_full(con: duckdb.DuckDBPyConnection, lake: LakeTarget) -> None:
+    """Refuse a lake whose star tables hold rows: an export only fills an empty one."""
+    full = _holds_data(con)
+    if full:
+        raise ExportRefused(f"the DuckLake {lake.label} already holds a warehouse ({', '.join(full)} have rows); "
+                            "nothing was written; export into a new, empty DuckLake")
+
+
 def file_to_lake(source: FileTarget, lake: LakeTarget) -> int:
     """Copy the published file's every table into the empty lake as one snapshot, then its views (as a build makes them)."""
     if not source.exists():
@@ -101,16 +105,10 @@ def file_to_lake(source: FileTarget, lake: LakeTarget) -> int:
         raise open_error(source.published, error) from None
     if lake.exists():
         with lake.read() as con:
-            full = _holds_data(con)
-        if full:
-            raise ExportRefused(f"the DuckLake {lake.label} already holds a warehouse ({', '.join(full)} have rows); "
-                                "nothing was written; export into a new, empty DuckLake")
+            _refuse_full(con, lake)
 
     def body(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-        full = _holds_data(con)  # another writer may have built meanwhile
-        if full:
-            raise ExportRefused(f"the DuckLake {lake.label} already holds a warehouse ({', '.join(full)} have rows); "
-                                "nothing was written; export into a new, empty DuckLake")
+        _refuse_full(con, lake)  # another writer may have built meanwhile
         con.execute(f"ATTACH {_literal(str(source.published))} AS {SOURCE} (READ_ONLY)")
         counts = _copy_tables(con, f"{SOURCE}.main", f"{ALIAS}.main")
         for key, value in con.execute(f"SELECT key, value FROM {SOURCE}.main.duban_meta ORDER BY key").fetchall():
