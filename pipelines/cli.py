@@ -124,6 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     report_cmd.add_argument("--period", metavar="KEY", help="this period, e.g. 2021Q3 (default: each publisher's latest)")
     report_cmd.add_argument("--out", metavar="PATH", help="a .html file for one briefing, or a folder (default: warehouse/reports/)")
     report_cmd.add_argument("--pdf", action="store_true", help="also print a PDF beside each page (needs Chromium)")
+    export_cmd = commands.add_parser(
+        "export-lake",
+        help="copy a DuckDB-file warehouse into an empty DuckLake (or, with --from, a DuckLake into a new DuckDB file)",
+        description="Copy a DuckDB-file warehouse, history and all (superseded reports, quarantine, key counters), "
+        "into an empty DuckLake as one snapshot and create its views as a build does: "
+        "`duban export-lake --to ducklake:… [--data-path DIR] [--warehouse FILE]`. The way back writes a new "
+        "DuckDB file that builds, `duban sql` and `duban status` take as a normal warehouse: "
+        "`duban export-lake --from ducklake:… --to FILE.duckdb`. A lake that holds a warehouse, an existing file, "
+        "or a source of another schema version is refused with nothing written.",
+    )
+    export_cmd.add_argument("--to", required=True, metavar="TARGET",
+                            help="the empty DuckLake to fill (ducklake:postgres:<conninfo> or ducklake:<path>.ducklake), "
+                            "or with --from the new DuckDB file")
+    export_cmd.add_argument("--from", dest="source", metavar="LAKE", help="the DuckLake to write out as a DuckDB file")
+    export_cmd.add_argument("--warehouse", metavar="FILE",
+                            help="the DuckDB file to copy (default: $DUBAN_WAREHOUSE, else warehouse/duban.duckdb)")
+    export_cmd.add_argument("--data-path", metavar="DIR", help=DATA_PATH_HELP)
     dev_cmd = commands.add_parser(
         "dev",
         help="open the Dagster UI (dagster dev) with duban's Dagster home",
@@ -187,6 +204,10 @@ def _run(args: argparse.Namespace, serve_cmd: argparse.ArgumentParser, sql_cmd: 
         from pipelines.commands.status import status_command
 
         return status_command(args.warehouse, args.json)
+    if args.command == "export-lake":
+        from pipelines.commands.export_lake import export_lake
+
+        return export_lake(args.to, args.source, args.warehouse, args.data_path)
     from pipelines.commands.dev import dev
 
     return dev(args.host, args.port, args.args, args.instance)

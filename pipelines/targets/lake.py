@@ -333,7 +333,9 @@ class LakeTarget(Target):
 
 
 def commit_text(message: dict[str, Any]) -> str:
-    """The snapshot's commit message: the run and how many reports it covers."""
+    """The snapshot's commit message: the run and how many reports it covers (or the message's own text)."""
+    if message.get("text"):
+        return message["text"]
     reports = message.get("reports") or []
     shown = ", ".join(reports[:5]) + (f" and {len(reports) - 5} more" if len(reports) > 5 else "")
     return f"duban build, run {message.get('run_id') or '?'}: periods {', '.join(message.get('periods') or [])}; reports {shown or 'none'}"
