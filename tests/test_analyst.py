@@ -21,6 +21,7 @@ def duban_sql(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_every_example_query_has_a_test() -> None:
     assert sorted(p.name for p in QUERIES.glob("*.sql")) == [
+        "changes_since_snapshot.sql",  # DuckLake only: tests/test_lake_readers.py
         "department_record.sql",
         "past_deadline_not_done.sql",
         "quarter_over_quarter_slips.sql",

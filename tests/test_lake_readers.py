@@ -123,3 +123,35 @@ def test_serve_on_a_lake_answers_quack_and_postgres_clients_and_follows_new_comm
     finally:
         quack.close()
         pg.close()
+
+
+def test_the_changes_since_snapshot_query_names_what_a_reissue_changed(tmp_path: Path) -> None:
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "lake-data"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw / SEED.name)
+    assert run_build(raw, lake, tmp_path / "home", "--data-path", str(data)).returncode == 0
+    with target_for(lake).read() as con:
+        (first,) = con.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()
+    reissue = raw / "heze-2021-Q1-v2.txt"
+    reissue.write_text(SEED.read_text(encoding="utf-8").replace("\t是\t", "\t否\t", 3), encoding="utf-8")
+    os.utime(reissue, (time.time() + 60, time.time() + 60))  # newer: the current report
+    assert run_build(raw, lake, tmp_path / "home").returncode == 0
+
+    query = (Path(__file__).parent.parent / "warehouse" / "queries" / "changes_since_snapshot.sql").read_text(encoding="utf-8")
+    assert query.count("VERSION => 1") == 3
+    query_file = tmp_path / "changes.sql"
+    query_file.write_text(query.replace("VERSION => 1", f"VERSION => {first}"), encoding="utf-8")
+    answer = _duban("sql", "--warehouse", lake, "-f", str(query_file), cwd=tmp_path)
+    assert answer.returncode == 0, answer.stderr
+    rows = [line.split() for line in answer.stdout.splitlines()[2:-1]]
+    assert answer.stdout.splitlines()[-1] == "(3 rows)", answer.stdout
+    assert all(r[3:] == ["on_schedule", "behind"] for r in rows), rows
+    with target_for(lake).read() as con:  # the same three targets, read directly: behind now, on schedule at the first build
+        behind_now = {str(n) for (n,) in con.execute(
+            "SELECT target_no FROM v_progress WHERE progress_status = 'behind'").fetchall()}
+        on_schedule_then = {str(n) for (n,) in con.execute(
+            f"SELECT t.target_no FROM (FROM fact_target_progress AT (VERSION => {first})) f "
+            f"JOIN (FROM dim_target AT (VERSION => {first})) t USING (target_key) WHERE f.progress_status = 'on_schedule'"
+        ).fetchall()}
+    assert {r[2] for r in rows} <= behind_now & on_schedule_then
