@@ -195,6 +195,7 @@ class QuackServer:
                 raise PublishedLockedError(locked_message(target.label, error)) from None
             raise
         with source:
+            source.execute("BEGIN TRANSACTION")  # one snapshot of a DuckLake for every table read below
             incoming = served_shape(source)
             change = additive_change(served_shape(self.con), incoming)
             if change is None:

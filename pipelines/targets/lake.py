@@ -173,9 +173,12 @@ class LakeTarget(Target):
             s3_secret(con)
 
     def attach(self, con: duckdb.DuckDBPyConnection, alias: str) -> None:
+        """Pinned to the latest snapshot, so a copy made table by table never mixes two builds' commits."""
+        version = self.version()
         self._extensions(con)
+        pinned = f", SNAPSHOT_VERSION {int(version)}" if version is not None else ""
         try:
-            con.execute(f"ATTACH {_literal(self.attach_spec)} AS {alias} (READ_ONLY)")
+            con.execute(f"ATTACH {_literal(self.attach_spec)} AS {alias} (READ_ONLY{pinned})")
         except duckdb.Error as error:
             raise LakeError(f"cannot open the DuckLake {self.label} ({redacted(str(error).strip(), self.secrets)})") from None
 
