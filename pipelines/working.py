@@ -86,6 +86,7 @@ def _read_state(working: Path) -> dict | None:
 
 def open_error(path: Path, error: duckdb.Error) -> WarehouseLocked | WarehouseUnreadable:
     """The duban error for a DuckDB file that could not be opened: held by another program, or unreadable."""
+    path = getattr(path, "published", path)  # a file target names its published file
     message = str(error)
     held = _LOCK_HOLDER.search(message)
     if held:
