@@ -72,6 +72,16 @@ class Dev:
             return False
 
 
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """Stop `dagster dev` (or `duban dev`) and its webserver, daemon and code server: SIGINT, then SIGKILL after 60 s."""
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 def periods_in(warehouse: Path) -> list[str]:
     if not warehouse.exists():
         return []
@@ -107,11 +117,7 @@ def dagster_dev(tmp_path: Path):
         wait_until(dev.up, 180, "the Dagster webserver")
         yield dev, raw, warehouse
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         log.close()
 
 

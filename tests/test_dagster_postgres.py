@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -107,7 +106,7 @@ RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
 
 def _runs_in_the_ui(url: str, tmp_path: Path) -> list[dict]:
     """The runs `duban dev --instance URL` shows through the UI's GraphQL API, from a fresh DAGSTER_HOME."""
-    from tests.test_dagster_dev import Dev, wait_until
+    from tests.test_dagster_dev import Dev, stop_process_group, wait_until
 
     empty = tmp_path / "empty-raw"
     empty.mkdir()
@@ -125,11 +124,7 @@ def _runs_in_the_ui(url: str, tmp_path: Path) -> list[dict]:
         assert "postgres_url" in (tmp_path / "home-ui" / "dagster.yaml").read_text()
         return dev.graphql(RUNS)["runsOrError"]["results"]
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         log.close()
 
 

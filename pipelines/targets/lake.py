@@ -46,10 +46,6 @@ class LakeError(DubanError):
     """A DuckLake that cannot be opened or written."""
 
 
-class _Busy(Exception):
-    """The catalog could not be opened for this attempt (another process holds a local catalog file)."""
-
-
 class LakeConflict(LakeError):
     """Other writers kept committing first: the build gave up after its retries, having committed nothing."""
 
@@ -289,34 +285,30 @@ class LakeTarget(Target):
             except LakeError as error:  # a local catalog file held by another process: its turn comes
                 if "could not set lock" not in str(error).lower() or attempt == attempts:
                     raise
-                con, reason = None, "the local catalog file is held by another process"
-            try:
-                if con is None:
-                    raise _Busy()
-                con.execute("BEGIN TRANSACTION")
-                ensure_schema(con, lake=True)
-                _open_sequences(con)
-                with build_wide(con, _verify_checks):
-                    result = body(con)
-                _save_sequences(con, message)
-                con.execute(
-                    f"CALL {ALIAS}.set_commit_message('duban', ?, extra_info => ?)",
-                    [commit_text(message), json.dumps(message, ensure_ascii=False, default=str)],
-                )
-                hold_point("lake-commit")  # tests: another writer commits meanwhile
-                with publishing():
-                    con.execute("COMMIT")
-                return result
-            except _Busy:
-                pass
-            except duckdb.Error as error:
-                if not is_conflict(error):
-                    if any(secret in str(error) for secret in self.secrets):
-                        raise LakeError(redacted(str(error).strip(), self.secrets)) from None
-                    raise
-                reason = redacted(str(error).strip().splitlines()[0], self.secrets)
-            finally:
-                if con is not None:
+                reason = "the local catalog file is held by another process"
+            else:
+                try:
+                    con.execute("BEGIN TRANSACTION")
+                    ensure_schema(con, lake=True)
+                    _open_sequences(con)
+                    with build_wide(con, _verify_checks):
+                        result = body(con)
+                    _save_sequences(con, message)
+                    con.execute(
+                        f"CALL {ALIAS}.set_commit_message('duban', ?, extra_info => ?)",
+                        [commit_text(message), json.dumps(message, ensure_ascii=False, default=str)],
+                    )
+                    hold_point("lake-commit")  # tests: another writer commits meanwhile
+                    with publishing():
+                        con.execute("COMMIT")
+                    return result
+                except duckdb.Error as error:
+                    if not is_conflict(error):
+                        if any(secret in str(error) for secret in self.secrets):
+                            raise LakeError(redacted(str(error).strip(), self.secrets)) from None
+                        raise
+                    reason = redacted(str(error).strip().splitlines()[0], self.secrets)
+                finally:
                     con.close()
             if attempt == attempts:
                 break
