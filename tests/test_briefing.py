@@ -167,13 +167,31 @@ def test_the_fixture_changes_show_where_they_happened(pages) -> None:
     assert fields(tree["2021Q2"], "quality-text")["quarantined"] == "2"  # the two ghosts
 
 
-def test_the_build_asset_wrote_every_periods_briefing(history) -> None:
-    """briefing_reports ran in the build: one page per period beside the warehouse, with the same headline."""
+def test_the_build_asset_wrote_the_latest_periods_briefing_only(history) -> None:
+    """briefing_reports ran in the build, which loaded four periods at once: the page of the latest one beside
+    the warehouse, and none for the three older periods (a first build of years writes one page per publisher)."""
     run, _ = history
-    for period in PERIODS:
-        page = run.warehouse.parent / "reports" / PUBLISHER / f"{period}.html"
-        assert page.exists(), sorted(p.name for p in (run.warehouse.parent / "reports").rglob("*"))
-        assert "列入本次督查通报的任务共" in page.read_text(encoding="utf-8")
+    reports = run.warehouse.parent / "reports"
+    assert sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*.html")) == [f"{PUBLISHER}/2021Q4.html"]
+    text = lxml.html.fromstring((reports / PUBLISHER / "2021Q4.html").read_text(encoding="utf-8")).text_content()
+    assert "列入本次督查通报的任务共54项" in re.sub(r"\s+", "", text)
+
+
+def test_one_batch_of_briefings_equals_each_briefing_read_alone(history) -> None:
+    """load_briefings reads every section for many briefings in one query each; each equals its own load_briefing."""
+    from pipelines.briefing.data import latest_keys_among, load_briefing, load_briefings
+
+    run, _ = history
+    with duckdb.connect(str(run.warehouse), read_only=True) as connection:
+        assert latest_keys_among(connection, PERIODS[:2]) == [(PUBLISHER, "2021Q2")]
+        keys = [(PUBLISHER, p) for p in reversed(PERIODS)]
+        batch = load_briefings(connection, keys)
+        alone = [load_briefing(connection, *key) for key in keys]
+        with pytest.raises(LookupError, match="no facts for nobody in 2021Q1"):
+            load_briefings(connection, [(PUBLISHER, "2021Q1"), ("nobody", "2021Q1")])
+    assert [(b.publisher, b.period_key) for b in batch] == keys
+    assert batch == alone
+    assert [len(b.behind) for b in batch] != [0, 0, 0, 0] and batch[0].slipped and batch[0].trend
 
 
 def test_default_is_each_publishers_latest_period(history, tmp_path) -> None:
@@ -326,4 +344,4 @@ def test_the_asset_shows_the_headline_and_behind_list_in_its_metadata(history) -
     summary = metadata["summary"].value
     assert f"**{PUBLISHER} 2021Q4**：列入本次督查通报的任务共54项。" in summary  # one run built all four periods
     assert "| 76 |" in summary and "| 62 |" in summary  # the behind list
-    assert set(metadata["pages"].value) == {f"{PUBLISHER} {p}" for p in PERIODS}
+    assert set(metadata["pages"].value) == {f"{PUBLISHER} 2021Q4"}  # the latest of the run's periods only

@@ -1,16 +1,13 @@
-"""Read one briefing's content from the published warehouse: every number is a view's."""
+"""Read briefings' content from the published warehouse, every section for all wanted briefings in one query: every number is a view's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
-    cursor = con.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+KEYS = "briefing_wanted"  # the (publisher, period_key) pairs being loaded, registered on the connection
 
 
 @dataclass
@@ -42,6 +39,92 @@ class Briefing:
         return list(groups.items())
 
 
+# One query per section for every wanted briefing: each row starts with the briefing's publisher and
+# period_key (b_publisher, b_period_key), then the section's columns; rows come in the page's order.
+# The join with the wanted pairs is exact; the IN lists of publishers and periods (bound parameters) are
+# there because DuckDB pushes them into the views' scans and windows: one briefing reads one publisher.
+SECTIONS: dict[str, str] = {
+    "behind": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
+               target_no, target_text, leader_name, lead_department, deadline_text, progress_text, status_text,
+               progress_status, min(target_no) OVER (PARTITION BY v.publisher, v.period_key, leader_name) AS first_of_leader
+        FROM v_progress v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}} AND on_schedule IS NOT TRUE
+        ORDER BY b_publisher, b_period_key, first_of_leader, leader_name, target_no""",
+    "changes": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
+               target_no, target_text, leader_name, lead_department, previous_period_key, change
+        FROM v_schedule_changes v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
+        ORDER BY b_publisher, b_period_key, target_no""",
+    "text_changes": f"""
+        SELECT w.publisher AS b_publisher, w.period_key AS b_period_key,
+               target_no, previous_text, target_text, previous_from_period
+        FROM v_target_changes v JOIN {KEYS} w ON v.publisher = w.publisher AND v.valid_from_period = w.period_key
+        WHERE v.publisher IN {{publishers}} AND v.valid_from_period IN {{periods}}
+        ORDER BY b_publisher, b_period_key, target_no""",
+    "stale": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
+               target_no, target_text, leader_name, lead_department, previous_period_key, progress_text
+        FROM v_stale_progress v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
+        ORDER BY b_publisher, b_period_key, target_no""",
+    "overdue": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
+               target_no, target_text, leader_name, lead_department, deadline_text, deadline_date, status_text
+        FROM v_overdue_targets v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
+        ORDER BY b_publisher, b_period_key, deadline_date, target_no""",
+    "departments": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
+               department_name, targets_led, led_on_schedule, share_on_schedule
+        FROM v_department_scorecard v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}} AND targets_led > 0
+        ORDER BY b_publisher, b_period_key, share_on_schedule, targets_led DESC, department_name""",
+    "trend": f"""
+        SELECT w.publisher AS b_publisher, w.period_key AS b_period_key,
+               t.period_key, t.targets, t.on_schedule_count, t.on_schedule_pct
+        FROM v_period_summary w JOIN {KEYS} USING (publisher, period_key)
+        JOIN v_period_summary t ON t.publisher = w.publisher AND t.year = w.year AND t.period_end <= w.period_end
+        WHERE w.publisher IN {{publishers}} AND w.period_key IN {{periods}} AND t.publisher IN {{publishers}}
+        ORDER BY b_publisher, b_period_key, t.period_end""",
+    "quality": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, v.*
+        FROM v_report_quality v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}""",
+    "quarantine_reasons": f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, reason, records, source_files
+        FROM v_quarantine_reasons v JOIN {KEYS} USING (publisher, period_key)
+        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
+        ORDER BY b_publisher, b_period_key, records DESC, reason""",
+    "superseded": f"""
+        SELECT r.publisher AS b_publisher, r.period_key AS b_period_key, source_file, file_modified_at, records_read
+        FROM dim_report r JOIN {KEYS} USING (publisher, period_key)
+        WHERE status = 'superseded'
+        ORDER BY b_publisher, b_period_key, file_modified_at, source_file""",
+    "failed": f"""
+        SELECT r.publisher AS b_publisher, r.period_key AS b_period_key, source_file, error
+        FROM dim_report r JOIN {KEYS} USING (publisher, period_key)
+        WHERE status = 'failed'
+        ORDER BY b_publisher, b_period_key, source_file""",
+}
+
+
+def _grouped(con: duckdb.DuckDBPyConnection, sql: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
+    """A section's rows per (publisher, period_key), in the query's order, without the two key columns."""
+    publishers = sorted({p for p, _ in keys})
+    periods = sorted({k for _, k in keys})
+    numbered = lambda start, n: "(" + ", ".join(f"${i}" for i in range(start, start + n)) + ")"
+    sql = sql.replace("{publishers}", numbered(1, len(publishers))).replace("{periods}", numbered(len(publishers) + 1, len(periods)))
+    cursor = con.execute(sql, [*publishers, *periods] if "$1" in sql else None)
+    names = [d[0] for d in cursor.description]
+    grouped: dict[tuple[str, str], list[dict]] = {}
+    for row in cursor.fetchall():
+        record = dict(zip(names[2:], row[2:]))
+        grouped.setdefault((row[0], row[1]), []).append(record)
+    return grouped
+
+
 def briefing_keys(con: duckdb.DuckDBPyConnection, publisher: str | None = None, period: str | None = None) -> list[tuple[str, str]]:
     """(publisher, period_key) pairs to write: the given period, else each publisher's latest."""
     rows = con.execute(
@@ -54,86 +137,57 @@ def briefing_keys(con: duckdb.DuckDBPyConnection, publisher: str | None = None, 
     return [(p, k) for p, k, latest in rows if period is not None or latest]
 
 
+def latest_keys_among(con: duckdb.DuckDBPyConnection, periods: list[str]) -> list[tuple[str, str]]:
+    """(publisher, period_key) of each publisher's latest period among `periods` (a build's partitions)."""
+    return con.execute(
+        """SELECT publisher, arg_max(period_key, period_end) FROM v_period_summary
+           WHERE list_contains(?, period_key) GROUP BY publisher ORDER BY publisher""",
+        [periods],
+    ).fetchall()
+
+
+def load_briefings(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]) -> list[Briefing]:
+    """The briefings of `keys` (publisher, period_key), in that order; one query per section for all of them."""
+    if not keys:
+        return []
+    wanted = pa.table({"publisher": [p for p, _ in keys], "period_key": [k for _, k in keys]})
+    con.register(KEYS, wanted)
+    try:
+        summaries = _grouped(
+            con,
+            f"""SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, v.*
+                FROM v_period_summary v JOIN {KEYS} USING (publisher, period_key)
+                WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}""",
+            keys,
+        )
+        missing = [key for key in keys if key not in summaries]
+        if missing:
+            raise LookupError(f"no facts for {missing[0][0]} in {missing[0][1]}")
+        sections = {name: _grouped(con, sql, keys) for name, sql in SECTIONS.items()}
+    finally:
+        con.unregister(KEYS)
+    briefings = []
+    for key in keys:
+        part = {name: rows.get(key, []) for name, rows in sections.items()}
+        changes = part.pop("changes")
+        quality = part.pop("quality")
+        briefings.append(
+            Briefing(
+                publisher=key[0],
+                period_key=key[1],
+                summary=summaries[key][0],
+                slipped=[c for c in changes if c["change"] == "slipped"],
+                caught_up=[c for c in changes if c["change"] == "caught up"],
+                quality=quality[0] if quality else {},
+                **part,
+            )
+        )
+    return briefings
+
+
 def load_briefing(con: duckdb.DuckDBPyConnection, publisher: str, period_key: str) -> Briefing:
     """One briefing's content, read with an open (read-only) connection."""
-    key = [publisher, period_key]
-    summary = _rows(con, "SELECT * FROM v_period_summary WHERE publisher = ? AND period_key = ?", key)
-    if not summary:
-        raise LookupError(f"no facts for {publisher} in {period_key}")
-    s = summary[0]
-    changes = _rows(
-        con,
-        """SELECT target_no, target_text, leader_name, lead_department, previous_period_key, change
-           FROM v_schedule_changes WHERE publisher = ? AND period_key = ? ORDER BY target_no""",
-        key,
-    )
-    return Briefing(
-        publisher=publisher,
-        period_key=period_key,
-        summary=s,
-        behind=_rows(
-            con,
-            """SELECT target_no, target_text, leader_name, lead_department, deadline_text, progress_text, status_text,
-                      progress_status, min(target_no) OVER (PARTITION BY leader_name) AS first_of_leader
-               FROM v_progress
-               WHERE publisher = ? AND period_key = ? AND on_schedule IS NOT TRUE
-               ORDER BY first_of_leader, leader_name, target_no""",
-            key,
-        ),
-        slipped=[c for c in changes if c["change"] == "slipped"],
-        caught_up=[c for c in changes if c["change"] == "caught up"],
-        text_changes=_rows(
-            con,
-            """SELECT target_no, previous_text, target_text, previous_from_period FROM v_target_changes
-               WHERE publisher = ? AND valid_from_period = ? ORDER BY target_no""",
-            key,
-        ),
-        stale=_rows(
-            con,
-            """SELECT target_no, target_text, leader_name, lead_department, previous_period_key, progress_text
-               FROM v_stale_progress WHERE publisher = ? AND period_key = ? ORDER BY target_no""",
-            key,
-        ),
-        overdue=_rows(
-            con,
-            """SELECT target_no, target_text, leader_name, lead_department, deadline_text, deadline_date, status_text
-               FROM v_overdue_targets WHERE publisher = ? AND period_key = ? ORDER BY deadline_date, target_no""",
-            key,
-        ),
-        departments=_rows(
-            con,
-            """SELECT department_name, targets_led, led_on_schedule, share_on_schedule
-               FROM v_department_scorecard
-               WHERE publisher = ? AND period_key = ? AND targets_led > 0
-               ORDER BY share_on_schedule, targets_led DESC, department_name""",
-            key,
-        ),
-        trend=_rows(
-            con,
-            """SELECT period_key, targets, on_schedule_count, on_schedule_pct FROM v_period_summary
-               WHERE publisher = ? AND year = ? AND period_end <= ? ORDER BY period_end""",
-            [publisher, s["year"], s["period_end"]],
-        ),
-        quality=(_rows(con, "SELECT * FROM v_report_quality WHERE publisher = ? AND period_key = ?", key) or [{}])[0],
-        quarantine_reasons=_rows(
-            con,
-            """SELECT reason, records, source_files FROM v_quarantine_reasons
-               WHERE publisher = ? AND period_key = ? ORDER BY records DESC, reason""",
-            key,
-        ),
-        superseded=_rows(
-            con,
-            """SELECT source_file, file_modified_at, records_read FROM dim_report
-               WHERE publisher = ? AND period_key = ? AND status = 'superseded' ORDER BY file_modified_at, source_file""",
-            key,
-        ),
-        failed=_rows(
-            con,
-            """SELECT source_file, error FROM dim_report
-               WHERE publisher = ? AND period_key = ? AND status = 'failed' ORDER BY source_file""",
-            key,
-        ),
-    )
+    return load_briefings(con, [(publisher, period_key)])[0]
 
 
 def open_published(path) -> duckdb.DuckDBPyConnection:

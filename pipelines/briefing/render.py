@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import cache
 
 import jinja2
 from markupsafe import Markup
@@ -28,7 +29,9 @@ def pct(value) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+@cache
 def _environment() -> jinja2.Environment:
+    """One Jinja environment per process, so the template is compiled once for all pages."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: schema_file(name)),
         autoescape=True,

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from pipelines.atomic import write_text_atomic
-from pipelines.briefing.data import Briefing, briefing_keys, load_briefing, open_published
+from pipelines.briefing.data import Briefing, briefing_keys, latest_keys_among, load_briefings, open_published
 from pipelines.briefing.render import headline_sentence, pct, render_html
 from pipelines.errors import DubanError
 
@@ -93,7 +93,8 @@ def write_briefings(
 
     Default: each publisher's latest period, into <warehouse folder>/reports/<publisher>/<period>.html.
     `out` ending in .html is the file for a single briefing; otherwise it is the folder to write under.
-    `periods` (the Dagster asset's partitions) writes every publisher's briefing for each of those periods.
+    `periods` (the Dagster asset's partitions) writes each publisher's briefing for its latest of those periods
+    only: a first build of ten years writes one page per publisher, not forty (older ones: `duban report --period`).
     """
     from pipelines.targets import target_for
 
@@ -104,10 +105,10 @@ def write_briefings(
         raise DubanError(f"--pdf needs Chromium, which is not installed; {INSTALL_HINT}")
     with open_published(warehouse) as con:
         if periods is not None:
-            keys = [k for p in periods for k in briefing_keys(con, publisher, p)]
+            keys = latest_keys_among(con, periods)
         else:
             keys = briefing_keys(con, publisher, period)
-        briefings = [load_briefing(con, p, k) for p, k in keys]
+        briefings = load_briefings(con, keys)
     single = out is not None and out.suffix.lower() in (".html", ".htm")
     if single and len(briefings) > 1:
         raise DubanError(f"--out {out} names one file but {len(briefings)} briefings are due; pass a folder or --publisher and --period")
