@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import duckdb
 
 from pipelines.catalog import catalog
+from pipelines.errors import DubanError
 from pipelines.pg_server import OWNER, PgServer, bindir
 from pipelines.serve import OFFLINE, ServeError, extension_file, is_loopback
 from pipelines.settings import whole_number
@@ -261,7 +262,7 @@ def _watch(endpoint: PgEndpoint, say: Callable[[str], None], stop: threading.Eve
                 count, seconds, swap = endpoint.load()
                 say(f"duban serve: PostgreSQL serves the new snapshot ({count} tables and views, "
                     f"loaded in {seconds:.2f}s, swapped in {swap * 1000:.0f}ms)")
-        except (duckdb.Error, ServeError, OSError) as error:
+        except (duckdb.Error, DubanError, OSError) as error:  # DubanError: ServeError, or a lake out of reach
             say(f"duban serve: PostgreSQL kept the previous snapshot: {error}")
 
 

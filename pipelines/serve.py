@@ -13,6 +13,7 @@ import duckdb
 
 from pipelines.catalog import apply_comments
 from pipelines.contracts import identifier
+from pipelines.errors import DubanError
 from pipelines.serve_checks import PublishedLockedError, ServeError, check_port_free, locked_message
 from pipelines.settings import whole_number
 from pipelines.sqlguard import allowed_expression
@@ -286,7 +287,7 @@ def serve(
                         "FROM quack_clear_cache())" if added else ""))
                     continue
                 path, changed = snapshot()  # the old snapshot stays served until the new one is complete
-            except PublishedLockedError as error:
+            except (PublishedLockedError, DubanError) as error:  # a file held open for writing, a lake out of reach
                 if str(error) != last_problem:
                     say(f"duban serve: still serving the previous snapshot: {error}")
                 last_problem = str(error)

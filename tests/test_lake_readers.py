@@ -155,3 +155,44 @@ def test_the_changes_since_snapshot_query_names_what_a_reissue_changed(tmp_path:
             f"JOIN (FROM dim_target AT (VERSION => {first})) t USING (target_key) WHERE f.progress_status = 'on_schedule'"
         ).fetchall()}
     assert {r[2] for r in rows} <= behind_now & on_schedule_then
+
+
+def test_a_reader_waits_for_a_local_catalog_another_process_holds(tmp_path: Path) -> None:
+    """A .ducklake catalog file is one process at a time: `duban sql` started while another process holds it
+    waits for its turn (the lake retry settings) and answers, instead of failing on DuckDB's file lock."""
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "lake-data"
+    _lake_with_two_quarters(tmp_path, lake, data)
+    holder = subprocess.Popen(
+        [str(DUBAN.with_name("python")), "-c",
+         "import sys, time; from pipelines.targets import target_for\n"
+         f"con = target_for({lake!r}).connect(read_only=False)\n"
+         "print('held', flush=True); time.sleep(4); con.close(); print('released', flush=True)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        answer = _duban("sql", "--warehouse", lake, "SELECT count(*) AS n FROM v_progress", cwd=tmp_path)
+        assert holder.stdout.readline().strip() == "released"  # the holder finished its turn first
+    finally:
+        holder.kill()
+        holder.wait()
+    assert answer.returncode == 0, answer.stderr
+    assert "74" in answer.stdout.split()
+
+
+def test_version_opens_a_local_catalog_only_when_it_changed(tmp_path: Path, monkeypatch) -> None:
+    """Serving endpoints ask version() every half second; an unchanged local catalog file is not opened again."""
+    from pipelines.targets.lake import LakeTarget
+
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "lake-data"
+    _lake_with_two_quarters(tmp_path, lake, data)
+    target = target_for(lake)
+    opened = []
+    real = LakeTarget._connect_once
+    monkeypatch.setattr(LakeTarget, "_connect_once", lambda self, read_only: opened.append(read_only) or real(self, read_only))
+    first = target.version()
+    assert first is not None and opened == [True]
+    assert [target.version() for _ in range(5)] == [first] * 5 and opened == [True]
+    catalog = tmp_path / "w.ducklake"
+    os.utime(catalog, ns=(catalog.stat().st_atime_ns, catalog.stat().st_mtime_ns + 1_000_000))
+    assert target.version() == first and opened == [True, True]  # changed on disk: asked again

@@ -28,6 +28,7 @@ from pipelines.load import build_wide, ensure_schema, set_meta
 from pipelines.targets.base import Say, T, Target
 
 ALIAS = "lake"
+POLL_SECONDS = 2.0  # how often version() asks a catalog in PostgreSQL for its latest snapshot
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "r2://", "http://", "https://")  # what httpfs reaches
 # the S3 secret's settings and the environment variables they come from (AWS's names where they exist)
@@ -148,6 +149,7 @@ class LakeTarget(Target):
         self.work_dir = home / ".work" / f"lake-{digest}"
         self.output_dir = home
         self.conflicts = 0  # commits retried by the last write
+        self._asked_at, self._seen_stamp, self._seen_version = -POLL_SECONDS, None, None  # version()'s memory
 
     @staticmethod
     def _data_path(data_path: str | None) -> str | None:
@@ -179,7 +181,24 @@ class LakeTarget(Target):
             raise LakeError(f"cannot open the DuckLake {self.label} ({redacted(str(error).strip(), self.secrets)})") from None
 
     def connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        """A connection with the lake attached as `lake` and in use (tables and views resolve unqualified)."""
+        """A connection with the lake attached as `lake` and in use (tables and views resolve unqualified).
+
+        A reader waits (the lake retry settings) for a local catalog file another process holds; a writer's
+        wait is write()'s, which says so."""
+        if not read_only or self.postgres:
+            return self._connect_once(read_only)
+        attempts, wait, longest = retry_settings()
+        for _ in range(attempts - 1):
+            try:
+                return self._connect_once(read_only)
+            except LakeError as error:
+                if "could not set lock" not in str(error).lower():
+                    raise
+            time.sleep(min(wait, longest) * random.uniform(0.5, 1.5))
+            wait *= 2
+        return self._connect_once(read_only)
+
+    def _connect_once(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config=OFFLINE)
         try:
             self._extensions(con)
@@ -263,12 +282,30 @@ class LakeTarget(Target):
             return con.execute(f"SELECT max(snapshot_time) FROM {ALIAS}.snapshots()").fetchone()[0]
 
     def version(self) -> object:
-        """The id of the lake's latest snapshot."""
+        """The id of the lake's latest snapshot (None when out of reach).
+
+        Serving endpoints call this every half second, and each ask opens a connection and loads two
+        extensions: a catalog in PostgreSQL is asked at most every POLL_SECONDS, and a local catalog file
+        (which makes writers wait while it is open) only when it or its WAL changed since the last ask.
+        """
+        stamp = None
+        if self.postgres:
+            if time.monotonic() - self._asked_at < POLL_SECONDS:
+                return self._seen_version
+            self._asked_at = time.monotonic()
+        else:
+            path = Path(self.attach_spec.removeprefix("ducklake:"))
+            stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
+                          for f in (path, path.with_name(path.name + ".wal")))
+            if stamp == self._seen_stamp:
+                return self._seen_version
         try:
             with self.connect(read_only=True) as con:
-                return con.execute(f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots()").fetchone()[0]
+                latest = con.execute(f"SELECT max(snapshot_id) FROM {ALIAS}.snapshots()").fetchone()[0]
         except LakeError:
             return None
+        self._seen_stamp, self._seen_version = stamp, latest
+        return latest
 
     def manifest_path(self, raw_dir: Path) -> Path:
         """One manifest per raw folder: builds of different folders share the work folder."""
