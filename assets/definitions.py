@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets.automation import daily_catch_up, quarterly_review, raw_directory_sensor
 from assets.briefing import briefing_reports
+from assets.console_logger import console_logger
 from assets.exports import parquet_export
 from assets.ingest import raw_reports, tidy_records
 from assets.jobs import BUILD_JOB, build_job
@@ -33,6 +34,7 @@ def make_definitions(
                                    raw_path=str(raw_dir or default_raw)),
         },
         executor=dg.in_process_executor,
+        loggers={"console": console_logger},
     )
 
 

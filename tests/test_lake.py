@@ -180,14 +180,17 @@ def test_six_builds_at_once_converge_to_a_sequential_build_and_readers_never_see
     assert len(messages) in (6, 7), messages
 
 
-def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_server, tmp_path: Path) -> None:
+def _build_losing_its_commit(lake_server, tmp_path: Path, **extra_env: str) -> tuple[str, subprocess.Popen, str, str]:
+    """CITIES[0] built; then a build of CITIES[1] held at its commit point while a build of CITIES[2] commits
+    first, then released. Returns (lake, the held build's process, its stdout, its stderr)."""
     lake, data = lake_server.new_lake()
     early = _publisher_folder(tmp_path, CITIES[0], 1)
     assert _lake_build(early, lake, data, tmp_path / "home-0").returncode == 0
     held, other = _publisher_folder(tmp_path, CITIES[1], 2), _publisher_folder(tmp_path, CITIES[2], 3)
     pause = tmp_path / "pause"
     pause.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home-1"), "DUBAN_PAUSE_AT": "lake-commit", "DUBAN_PAUSE_DIR": str(pause)}
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home-1"), "DUBAN_PAUSE_AT": "lake-commit",
+           "DUBAN_PAUSE_DIR": str(pause), **extra_env}
     env.pop("DUBAN_WAREHOUSE", None)
     proc = subprocess.Popen(
         [str(DUBAN), "build", "--raw", str(held), "--warehouse", lake, "--data-path", str(data)],
@@ -206,6 +209,11 @@ def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_serv
     finally:
         if proc.poll() is None:
             proc.kill()
+    return lake, proc, out, err
+
+
+def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_server, tmp_path: Path) -> None:
+    lake, proc, out, err = _build_losing_its_commit(lake_server, tmp_path)
     assert proc.returncode == 0, out + err
     assert "another writer committed to the DuckLake first" in out + err
     assert "1 commit(s) conflicted with other writers of the DuckLake and were run again" in out
@@ -216,6 +224,21 @@ def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_serv
         (duplicates,) = con.execute(
             "SELECT count(*) FROM (SELECT report_key FROM dim_report GROUP BY 1 HAVING count(*) > 1)").fetchone()
         assert duplicates == 0  # keys drawn again on the new snapshot, not reused
+
+
+def test_a_build_that_gives_up_says_so_in_one_line_and_commits_nothing(lake_server, tmp_path: Path) -> None:
+    """DUBAN_LAKE_RETRIES=1: the held build loses its one commit to another writer and gives up. The operator
+    reads one line saying what happened and what to do, not Dagster's traceback; exit status 1; nothing of it landed."""
+    lake, proc, out, err = _build_losing_its_commit(lake_server, tmp_path, DUBAN_LAKE_RETRIES="1")
+    assert proc.returncode == 1, out + err
+    assert "step star_schema failed: LakeConflict: other writers kept committing to the DuckLake" in err, err
+    assert "gave up after 1 attempt with nothing of this build committed; run the build again" in err
+    for noise in ("Traceback", "Stack Trace", "File \"", "DagsterExecutionStepExecutionError"):
+        assert noise not in out + err, (noise, err)
+    assert "1 run(s) failed" in out + err
+    with target_for(lake).read() as con:
+        counts = dict(con.execute("SELECT publisher, count(*) FROM v_progress GROUP BY 1").fetchall())
+    assert counts == {CITIES[0]: 60, CITIES[2]: 60}
 
 
 def test_an_s3_data_path_gets_its_secret_from_the_environment_and_an_unknown_scheme_is_refused(monkeypatch, tmp_path: Path) -> None:

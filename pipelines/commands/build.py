@@ -154,7 +154,7 @@ def _build_locked(raw_dir: Path, target: Target, verbose: bool, everything: bool
             instance=instance,
             run_config={
                 "ops": {"raw_reports": {"config": {"files": files, "periods_of": {f: states[f].period_key for f in files}}}},
-                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}},
+                "loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING", "one_line_failures": not verbose}}},
             },
             tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last, **run_tags()},
             raise_on_error=False,
