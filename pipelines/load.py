@@ -252,17 +252,23 @@ def load_batch(con: duckdb.DuckDBPyConnection, staged: TableRows) -> dict[int, i
     return keys
 
 
-def delete_reports(con: duckdb.DuckDBPyConnection, period_key: str, publisher: str) -> None:
-    """Remove every report of a publisher's period with its facts, department links and quarantine rows."""
+def delete_reports(con: duckdb.DuckDBPyConnection, period_key: str, publishers: list[str | None]) -> None:
+    """Remove every report of these publishers' period (None: reports with no publisher) with its facts,
+    department links and quarantine rows: four statements for all of them, however many publishers."""
+    names = [p for p in publishers if p is not None]
+    unknown = None in publishers
+    if not names and not unknown:
+        return
+    chosen = "(publisher IN (SELECT unnest(?::VARCHAR[])) OR (publisher IS NULL AND ?))"
     con.execute(
         """DELETE FROM bridge_target_department WHERE period_key = ?
-           AND target_key IN (SELECT target_key FROM dim_target WHERE publisher = ?)""",
-        [period_key, publisher],
+           AND target_key IN (SELECT target_key FROM dim_target WHERE publisher IN (SELECT unnest(?::VARCHAR[])))""",
+        [period_key, names],
     )
-    reports = "(SELECT report_key FROM dim_report WHERE period_key = ? AND publisher IS NOT DISTINCT FROM ?)"
-    con.execute(f"DELETE FROM fact_target_progress WHERE report_key IN {reports}", [period_key, publisher])
-    con.execute(f"DELETE FROM quarantine WHERE report_key IN {reports}", [period_key, publisher])
-    con.execute("DELETE FROM dim_report WHERE period_key = ? AND publisher IS NOT DISTINCT FROM ?", [period_key, publisher])
+    reports = f"(SELECT report_key FROM dim_report WHERE period_key = ? AND {chosen})"
+    con.execute(f"DELETE FROM fact_target_progress WHERE report_key IN {reports}", [period_key, names, unknown])
+    con.execute(f"DELETE FROM quarantine WHERE report_key IN {reports}", [period_key, names, unknown])
+    con.execute(f"DELETE FROM dim_report WHERE period_key = ? AND {chosen}", [period_key, names, unknown])
 
 
 def drop_unused(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:

@@ -120,8 +120,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
         con.register("rows_period", period_row(period_key))
         add_periods(con, "rows_period")
         con.unregister("rows_period")
-        for publisher in changed:
-            delete_reports(con, period_key, publisher)
+        delete_reports(con, period_key, changed)
         for item in items:
             if isinstance(item, FailedReport):
                 record_failed_report(con, item.source_file, item.sha256, period_key, item.error, item.publisher, item.modified_at)
@@ -145,7 +144,7 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
             con.execute("BEGIN TRANSACTION")
             _, staged, invalid = _staged([item])
             if not invalid:
-                delete_reports(con, period_key, item.report.publisher)
+                delete_reports(con, period_key, [item.report.publisher])
                 con.register("rows_period", period_row(period_key))
                 add_periods(con, "rows_period")
                 con.unregister("rows_period")
