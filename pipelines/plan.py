@@ -35,19 +35,22 @@ def _built(warehouse: Warehouse, only: set[str] | None = None) -> tuple[dict[str
     return built, stale
 
 
-def periods_to_build(states: dict[str, FileState], warehouse: Warehouse, everything: bool = False) -> dict[str, list[str]]:
+def periods_to_build(
+    states: dict[str, FileState], warehouse: Warehouse, everything: bool = False, gone: list[str] = ()
+) -> dict[str, list[str]]:
     """period → its current files, for every period whose files differ from the warehouse's (all with everything).
 
     A period differs when a file was added, changed, re-dated, moved away or removed, when the
     warehouse holds a period no file reports any more (then its file list is empty: the build removes
     it), or when another version of duban's code derived one of its reports (the build re-derives it).
-    On a DuckLake shared by many builds only this folder's files are compared (other builds own the rest).
+    On a DuckLake shared by many builds only this folder's files are compared (other builds own the rest):
+    its current files and `gone`, the files its previous scan had that are no longer there.
     """
     target = target_for(warehouse)
     by_period = files_by_period(states)
     if everything or not target.exists():
         return by_period
-    built, stale = _built(target, set(states) if target.scoped() else None)
+    built, stale = _built(target, set(states) | set(gone) if target.scoped() else None)
     wanted = {
         period: {(name, states[name].sha256, states[name].mtime_ns // 1000) for name in names}
         for period, names in by_period.items()
@@ -100,12 +103,18 @@ def migrations_due(warehouse: Warehouse) -> list[str]:
         return pending_migrations(con)
 
 
-def removed_files(states: dict[str, FileState], warehouse: Warehouse) -> list[str]:
-    """Files the warehouse holds reports of that are no longer under the raw directory (none on a DuckLake shared
-    by many builds, where the other files belong to other builds)."""
+def removed_files(states: dict[str, FileState], warehouse: Warehouse, gone: list[str] = ()) -> list[tuple[str, bool]]:
+    """(source_file, whether its reports leave the warehouse) for the files the warehouse holds reports of that are
+    no longer under the raw directory. On a DuckLake shared by many builds only `gone` counts (the files this
+    folder's previous scan had), and a report leaves only when its publisher's period is rebuilt from the
+    folder's remaining files; a publisher with no file left in the period keeps its report (builds touch
+    only the publishers whose files they have)."""
     target = target_for(warehouse)
-    if target.scoped() or not target.exists():
+    if not target.exists():
         return []
     with target.read() as con:
-        held = {name for (name,) in con.execute("SELECT DISTINCT source_file FROM dim_report").fetchall()}
-    return sorted(held - set(states))
+        held = dict(con.execute("SELECT DISTINCT source_file, publisher || '|' || period_key FROM dim_report").fetchall())
+        if not target.scoped():
+            return [(name, True) for name in sorted(set(held) - set(states))]
+        remaining = {held[name] for name in states if name in held}
+    return [(name, held[name] in remaining) for name in sorted(set(gone) & set(held))]

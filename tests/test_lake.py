@@ -212,6 +212,33 @@ def _build_losing_its_commit(lake_server, tmp_path: Path, **extra_env: str) -> t
     return lake, proc, out, err
 
 
+def test_builds_starting_at_once_on_a_new_catalog_all_land(lake_server, tmp_path: Path) -> None:
+    """The first ATTACH of an empty PostgreSQL catalog creates DuckLake's tables; three builds doing it at the same
+    moment collided there ("duplicate key … pg_type_typname_nsp_index") and two failed. Now they wait and all land."""
+    lake, data = lake_server.new_lake()
+    folders = [_publisher_folder(tmp_path, city, n) for n, city in enumerate(CITIES[:3], 1)]
+    procs = []
+    for n, folder in enumerate(folders):
+        env = {**os.environ, "DAGSTER_HOME": str(tmp_path / f"home-{n}")}
+        env.pop("DUBAN_WAREHOUSE", None)
+        procs.append(subprocess.Popen(
+            [str(DUBAN), "build", "--raw", str(folder), "--warehouse", lake, "--data-path", str(data)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+        ))
+    try:
+        outputs = [proc.communicate(timeout=600) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, out + err
+    with target_for(lake).read() as con:
+        counts = dict(con.execute("SELECT publisher, count(*) FROM v_progress GROUP BY 1").fetchall())
+        assert _partial_reports(con) == []
+    assert counts == {city: 60 for city in CITIES[:3]}
+
+
 def test_a_build_whose_commit_conflicts_is_run_again_whole_and_says_so(lake_server, tmp_path: Path) -> None:
     lake, proc, out, err = _build_losing_its_commit(lake_server, tmp_path)
     assert proc.returncode == 0, out + err
@@ -239,6 +266,30 @@ def test_a_build_that_gives_up_says_so_in_one_line_and_commits_nothing(lake_serv
     with target_for(lake).read() as con:
         counts = dict(con.execute("SELECT publisher, count(*) FROM v_progress GROUP BY 1").fetchall())
     assert counts == {CITIES[0]: 60, CITIES[2]: 60}
+
+
+def test_removing_a_reissue_from_a_folder_building_into_a_lake_brings_the_original_back(tmp_path: Path) -> None:
+    """A lake build compares only its own folder's files; a re-issue taken out of the folder is one of them (the
+    folder's previous scan had it), so the period is rebuilt from the files left: the original is current again."""
+    raw = _reissue_folders(tmp_path)[0]
+    corrected = raw / "heze-2021-Q1-corrected.txt"
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "lake-data"
+
+    def behind() -> tuple[int, set]:
+        with target_for(lake).read() as con:
+            (count,) = con.execute("SELECT count(*) FROM v_progress WHERE on_schedule IS FALSE").fetchone()
+            files = set(con.execute("SELECT source_file, status FROM dim_report").fetchall())
+        return count, files
+
+    assert _lake_build(raw, lake, data, tmp_path / "home").returncode == 0
+    before, files = behind()
+    assert files == {(SEED.name, "superseded"), (corrected.name, "loaded")}
+    corrected.unlink()
+    again = _lake_build(raw, lake, data, tmp_path / "home")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"removed {corrected.name}: no longer under the raw directory; its reports leave the warehouse" in again.stdout + again.stderr
+    after, files = behind()
+    assert files == {(SEED.name, "loaded")} and after == before - 3  # the corrected copy had three more behind
 
 
 def test_an_s3_data_path_gets_its_secret_from_the_environment_and_an_unknown_scheme_is_refused(monkeypatch, tmp_path: Path) -> None:

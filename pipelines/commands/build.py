@@ -26,8 +26,9 @@ from pipelines.summary import (
 )
 from pipelines.version import pipeline_version
 
-def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[str]]:
-    """The state of every file under raw_dir (only changed files are read) and the refusals, as messages."""
+def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[str], list[str], list[str]]:
+    """The state of every file under raw_dir (only changed files are read), the refusals as messages, the junk
+    skipped and the files the previous scan of this folder had that are gone."""
     cache = warehouse.manifest_path(raw_dir)
     cache.parent.mkdir(parents=True, exist_ok=True)
     previous, warning = load_states(cache)
@@ -39,7 +40,7 @@ def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[
         say(f"  skipped {printable(raw_dir / name)}: not a report (a lock, thumbnail, backup or system file)")
     save_states(cache, states)
     refused = [f"{printable(raw_dir / name)}: {printable(state.error)}" for name, state in sorted(states.items()) if state.error]
-    return states, refused, changes.skipped
+    return states, refused, changes.skipped, changes.removed
 
 def build(
     raw: str | None,
@@ -92,10 +93,10 @@ def build(
 def _build_locked(raw_dir: Path, target: Target, verbose: bool, everything: bool) -> tuple[int, dict]:
     """Scan, plan, run and summarise; returns the exit status and the build's account (the --json document)."""
     say(f"duban: reading reports under {raw_dir}")
-    states, refused, skipped = _scan(raw_dir, target)
+    states, refused, skipped, gone = _scan(raw_dir, target)
     for message in refused:
         say(f"  refused {message}")
-    by_period = periods_to_build(states, target, everything)
+    by_period = periods_to_build(states, target, everything, gone)
     for step in migrations_due(target):
         say(f"duban: migrating the warehouse: {step}")
     target.before_build(say, bool(by_period))
@@ -124,9 +125,14 @@ def _build_locked(raw_dir: Path, target: Target, verbose: bool, everything: bool
     still_failed = failed_reports(target, list(by_period), list(states))
     for source_file, error in still_failed:
         say(f"  failed {printable(source_file)} (unchanged since an earlier build): {error}")
-    removed = removed_files(states, target)
-    for source_file in removed:
-        say(f"  removed {printable(source_file)}: no longer under the raw directory; its reports leave the warehouse")
+    removed = []
+    for source_file, leaves in removed_files(states, target, gone):
+        if leaves:
+            removed.append(source_file)
+            say(f"  removed {printable(source_file)}: no longer under the raw directory; its reports leave the warehouse")
+        else:
+            say(f"  removed {printable(source_file)}: no longer under the raw directory; on a DuckLake shared by many "
+                "builds its report stays (no file of its publisher's period is left here to rebuild it from)")
     failed_runs: list[str] = []
     changed: dict[str, str] = {}  # files gone or changed between the scan and the run's read
     outcomes: dict[str, str] = {}

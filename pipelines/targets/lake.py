@@ -183,20 +183,24 @@ class LakeTarget(Target):
     def connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         """A connection with the lake attached as `lake` and in use (tables and views resolve unqualified).
 
-        A reader waits (the lake retry settings) for a local catalog file another process holds; a writer's
-        wait is write()'s, which says so."""
-        if not read_only or self.postgres:
-            return self._connect_once(read_only)
+        Waited for and tried again (the lake retry settings): a local catalog file another process holds, for a
+        reader (a writer's wait is write()'s, which says so); and a new catalog in PostgreSQL that another
+        process is creating at the same moment (DuckLake's first ATTACH creates its tables without a lock)."""
         attempts, wait, longest = retry_settings()
         for _ in range(attempts - 1):
             try:
                 return self._connect_once(read_only)
             except LakeError as error:
-                if "could not set lock" not in str(error).lower():
+                if not self._worth_waiting(str(error).lower(), read_only):
                     raise
             time.sleep(min(wait, longest) * random.uniform(0.5, 1.5))
             wait *= 2
         return self._connect_once(read_only)
+
+    def _worth_waiting(self, error: str, read_only: bool) -> bool:
+        if self.postgres:
+            return "failed to initialize ducklake" in error and ("duplicate key" in error or "already exists" in error)
+        return read_only and "could not set lock" in error
 
     def _connect_once(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config=OFFLINE)
