@@ -196,3 +196,58 @@ def test_version_opens_a_local_catalog_only_when_it_changed(tmp_path: Path, monk
     catalog = tmp_path / "w.ducklake"
     os.utime(catalog, ns=(catalog.stat().st_atime_ns, catalog.stat().st_mtime_ns + 1_000_000))
     assert target.version() == first and opened == [True, True]  # changed on disk: asked again
+
+
+def test_serve_keeps_the_snapshot_it_has_while_the_lake_is_out_of_reach(tmp_path: Path) -> None:
+    """The catalog file moved away under a serving process: clients keep getting the served rows, the server
+    stays up, and no empty catalog is made in its place."""
+    lake, data = f"ducklake:{tmp_path / 'w.ducklake'}", tmp_path / "lake-data"
+    _lake_with_two_quarters(tmp_path, lake, data)
+    port = free_port()
+    env = {**os.environ, "DUBAN_TOKEN": TOKEN}
+    env.pop("DUBAN_WAREHOUSE", None)
+    proc = subprocess.Popen(
+        [str(DUBAN), "serve", "--warehouse", lake, "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path, start_new_session=True,
+    )
+    output = ServerOutput(proc)
+    catalog, away = tmp_path / "w.ducklake", tmp_path / "away"
+    try:
+        output.wait_for("duban serve: serving", timeout=180)
+        quack = client(port, TOKEN)
+        query = "SELECT publisher, count(*) FROM duban.v_progress GROUP BY 1 ORDER BY 1"
+        before = quack.execute(query).fetchall()
+        assert [n for _, n in before] == [20, 54]
+        away.mkdir()
+        for path in tmp_path.glob("w.ducklake*"):
+            path.rename(away / path.name)
+        time.sleep(4)  # several polls of the missing catalog
+        assert proc.poll() is None
+        assert quack.execute(query).fetchall() == before
+        assert not catalog.exists()
+        quack.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+
+
+def test_a_postgresql_catalog_is_asked_for_its_version_at_most_every_poll_interval(lake_server, tmp_path: Path, monkeypatch) -> None:
+    """Serving endpoints call version() every half second; a catalog in PostgreSQL is asked once per POLL_SECONDS."""
+    from pipelines.targets import lake as lake_module
+
+    lake, data = lake_server.new_lake()
+    _lake_with_two_quarters(tmp_path, lake, data)
+    target = target_for(lake)
+    opened = []
+    real = lake_module.LakeTarget._connect_once
+    monkeypatch.setattr(lake_module.LakeTarget, "_connect_once", lambda self, read_only: opened.append(read_only) or real(self, read_only))
+    monkeypatch.setattr(lake_module, "POLL_SECONDS", 1.0)
+    first = target.version()
+    assert first is not None and len(opened) == 1
+    assert [target.version() for _ in range(5)] == [first] * 5 and len(opened) == 1
+    time.sleep(1.1)
+    assert target.version() == first and len(opened) == 2
