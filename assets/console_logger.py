@@ -7,7 +7,7 @@ import logging
 import dagster as dg
 from dagster._utils.log import create_console_logger
 
-FAILURES = ("STEP_FAILURE", "PIPELINE_FAILURE", "RUN_FAILURE")
+FAILURES = (dg.DagsterEventType.STEP_FAILURE.value, dg.DagsterEventType.RUN_FAILURE.value)
 
 
 def root_cause(error) -> str:
@@ -29,7 +29,7 @@ class OneLineFailures(logging.Filter):
             return not ("Dependencies for step" in str(record.msg) and "Not executing" in str(record.msg))
         if event.event_type_value not in FAILURES:
             return True
-        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data is not None:
+        if event.event_type_value == dg.DagsterEventType.STEP_FAILURE.value and event.step_failure_data is not None:
             record.msg = f"step {event.step_key} failed: {root_cause(event.step_failure_data.error)}"
         else:
             record.msg = str(record.msg).strip().splitlines()[0]

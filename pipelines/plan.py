@@ -113,7 +113,8 @@ def removed_files(states: dict[str, FileState], warehouse: Warehouse, gone: list
     if not target.exists():
         return []
     with target.read() as con:
-        held = dict(con.execute("SELECT DISTINCT source_file, publisher || '|' || period_key FROM dim_report").fetchall())
+        held = {name: (publisher, period) for name, publisher, period in con.execute(
+            "SELECT DISTINCT source_file, publisher, period_key FROM dim_report").fetchall()}
         if not target.scoped():
             return [(name, True) for name in sorted(set(held) - set(states))]
         remaining = {held[name] for name in states if name in held}

@@ -39,74 +39,71 @@ class Briefing:
         return list(groups.items())
 
 
-# One query per section for every wanted briefing: each row starts with the briefing's publisher and
-# period_key (b_publisher, b_period_key), then the section's columns; rows come in the page's order.
-# The join with the wanted pairs is exact; the IN lists of publishers and periods (bound parameters) are
-# there because DuckDB pushes them into the views' scans and windows: one briefing reads one publisher.
+WANTED = "v.publisher IN {publishers} AND v.period_key IN {periods}"  # filled in by _grouped
+
+
+def _section(source: str, columns: str, where: str = "", order: str = "") -> str:
+    """One section's query for every wanted briefing: the briefing's publisher and period_key (b_publisher,
+    b_period_key), then columns of source (aliased v), in the page's order.
+
+    The join with the wanted pairs is exact; the IN lists of publishers and periods (bound parameters) are
+    there because DuckDB pushes them into the views' scans and windows: one briefing reads one publisher."""
+    return f"""
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, {columns}
+        FROM {source} v JOIN {KEYS} USING (publisher, period_key)
+        WHERE {WANTED}{f" AND {where}" if where else ""}
+        ORDER BY b_publisher, b_period_key{f", {order}" if order else ""}"""
+
+
+SUMMARY = _section("v_period_summary", "v.*")
 SECTIONS: dict[str, str] = {
-    "behind": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
-               target_no, target_text, leader_name, lead_department, deadline_text, progress_text, status_text,
-               progress_status, min(target_no) OVER (PARTITION BY v.publisher, v.period_key, leader_name) AS first_of_leader
-        FROM v_progress v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}} AND on_schedule IS NOT TRUE
-        ORDER BY b_publisher, b_period_key, first_of_leader, leader_name, target_no""",
-    "changes": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
-               target_no, target_text, leader_name, lead_department, previous_period_key, change
-        FROM v_schedule_changes v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
-        ORDER BY b_publisher, b_period_key, target_no""",
+    "behind": _section(
+        "v_progress",
+        """target_no, target_text, leader_name, lead_department, deadline_text, progress_text, status_text,
+           progress_status, min(target_no) OVER (PARTITION BY v.publisher, v.period_key, leader_name) AS first_of_leader""",
+        "on_schedule IS NOT TRUE",
+        "first_of_leader, leader_name, target_no",
+    ),
+    "changes": _section(
+        "v_schedule_changes",
+        "target_no, target_text, leader_name, lead_department, previous_period_key, change",
+        order="target_no",
+    ),
     "text_changes": f"""
         SELECT w.publisher AS b_publisher, w.period_key AS b_period_key,
                target_no, previous_text, target_text, previous_from_period
         FROM v_target_changes v JOIN {KEYS} w ON v.publisher = w.publisher AND v.valid_from_period = w.period_key
-        WHERE v.publisher IN {{publishers}} AND v.valid_from_period IN {{periods}}
+        WHERE {WANTED.replace("v.period_key", "v.valid_from_period")}
         ORDER BY b_publisher, b_period_key, target_no""",
-    "stale": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
-               target_no, target_text, leader_name, lead_department, previous_period_key, progress_text
-        FROM v_stale_progress v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
-        ORDER BY b_publisher, b_period_key, target_no""",
-    "overdue": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
-               target_no, target_text, leader_name, lead_department, deadline_text, deadline_date, status_text
-        FROM v_overdue_targets v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
-        ORDER BY b_publisher, b_period_key, deadline_date, target_no""",
-    "departments": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
-               department_name, targets_led, led_on_schedule, share_on_schedule
-        FROM v_department_scorecard v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}} AND targets_led > 0
-        ORDER BY b_publisher, b_period_key, share_on_schedule, targets_led DESC, department_name""",
+    "stale": _section(
+        "v_stale_progress",
+        "target_no, target_text, leader_name, lead_department, previous_period_key, progress_text",
+        order="target_no",
+    ),
+    "overdue": _section(
+        "v_overdue_targets",
+        "target_no, target_text, leader_name, lead_department, deadline_text, deadline_date, status_text",
+        order="deadline_date, target_no",
+    ),
+    "departments": _section(
+        "v_department_scorecard",
+        "department_name, targets_led, led_on_schedule, share_on_schedule",
+        "targets_led > 0",
+        "share_on_schedule, targets_led DESC, department_name",
+    ),
     "trend": f"""
-        SELECT w.publisher AS b_publisher, w.period_key AS b_period_key,
+        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key,
                t.period_key, t.targets, t.on_schedule_count, t.on_schedule_pct
-        FROM v_period_summary w JOIN {KEYS} USING (publisher, period_key)
-        JOIN v_period_summary t ON t.publisher = w.publisher AND t.year = w.year AND t.period_end <= w.period_end
-        WHERE w.publisher IN {{publishers}} AND w.period_key IN {{periods}} AND t.publisher IN {{publishers}}
+        FROM v_period_summary v JOIN {KEYS} USING (publisher, period_key)
+        JOIN v_period_summary t ON t.publisher = v.publisher AND t.year = v.year AND t.period_end <= v.period_end
+        WHERE {WANTED} AND t.publisher IN {{publishers}}
         ORDER BY b_publisher, b_period_key, t.period_end""",
-    "quality": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, v.*
-        FROM v_report_quality v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}""",
-    "quarantine_reasons": f"""
-        SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, reason, records, source_files
-        FROM v_quarantine_reasons v JOIN {KEYS} USING (publisher, period_key)
-        WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}
-        ORDER BY b_publisher, b_period_key, records DESC, reason""",
-    "superseded": f"""
-        SELECT r.publisher AS b_publisher, r.period_key AS b_period_key, source_file, file_modified_at, records_read
-        FROM dim_report r JOIN {KEYS} USING (publisher, period_key)
-        WHERE status = 'superseded'
-        ORDER BY b_publisher, b_period_key, file_modified_at, source_file""",
-    "failed": f"""
-        SELECT r.publisher AS b_publisher, r.period_key AS b_period_key, source_file, error
-        FROM dim_report r JOIN {KEYS} USING (publisher, period_key)
-        WHERE status = 'failed'
-        ORDER BY b_publisher, b_period_key, source_file""",
+    "quality": _section("v_report_quality", "v.*"),
+    "quarantine_reasons": _section("v_quarantine_reasons", "reason, records, source_files", order="records DESC, reason"),
+    "superseded": _section(
+        "dim_report", "source_file, file_modified_at, records_read", "status = 'superseded'", "file_modified_at, source_file"
+    ),
+    "failed": _section("dim_report", "source_file, error", "status = 'failed'", "source_file"),
 }
 
 
@@ -116,7 +113,7 @@ def _grouped(con: duckdb.DuckDBPyConnection, sql: str, keys: list[tuple[str, str
     periods = sorted({k for _, k in keys})
     numbered = lambda start, n: "(" + ", ".join(f"${i}" for i in range(start, start + n)) + ")"
     sql = sql.replace("{publishers}", numbered(1, len(publishers))).replace("{periods}", numbered(len(publishers) + 1, len(periods)))
-    cursor = con.execute(sql, [*publishers, *periods] if "$1" in sql else None)
+    cursor = con.execute(sql, [*publishers, *periods])
     names = [d[0] for d in cursor.description]
     grouped: dict[tuple[str, str], list[dict]] = {}
     for row in cursor.fetchall():
@@ -153,13 +150,7 @@ def load_briefings(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, str]]) 
     wanted = pa.table({"publisher": [p for p, _ in keys], "period_key": [k for _, k in keys]})
     con.register(KEYS, wanted)
     try:
-        summaries = _grouped(
-            con,
-            f"""SELECT v.publisher AS b_publisher, v.period_key AS b_period_key, v.*
-                FROM v_period_summary v JOIN {KEYS} USING (publisher, period_key)
-                WHERE v.publisher IN {{publishers}} AND v.period_key IN {{periods}}""",
-            keys,
-        )
+        summaries = _grouped(con, SUMMARY, keys)
         missing = [key for key in keys if key not in summaries]
         if missing:
             raise LookupError(f"no facts for {missing[0][0]} in {missing[0][1]}")
