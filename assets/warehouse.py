@@ -12,6 +12,7 @@ from pipelines import checks
 from pipelines.contracts import star_tables
 from pipelines.period_load import load_period
 from pipelines.progress import stage
+from pipelines.sql_lists import json_list
 from pipelines.timings import timed
 from pipelines.version import pipeline_version
 
@@ -99,8 +100,8 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
             done.period_facts = dict(
                 con.execute(
                     """SELECT period_key, count(*) FROM fact_target_progress
-                       WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
-                    [periods],
+                       WHERE period_key IN (SELECT unnest(?::JSON::VARCHAR[])) GROUP BY 1""",
+                    [json_list(periods)],
                 ).fetchall()
             )
             with timed("checks"):
@@ -164,14 +165,14 @@ def v_progress(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Ma
         rows = dict(
             con.execute(
                 """SELECT period_key, count(*) FROM v_progress
-                   WHERE period_key IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1""",
-                [periods],
+                   WHERE period_key IN (SELECT unnest(?::JSON::VARCHAR[])) GROUP BY 1""",
+                [json_list(periods)],
             ).fetchall()
         )
         preview = con.execute(
             """SELECT period_key, publisher, target_no, leader_name, on_schedule, lead_department FROM v_progress
-               WHERE period_key IN (SELECT unnest(?::VARCHAR[])) ORDER BY period_key, publisher, target_no LIMIT 10""",
-            [periods],
+               WHERE period_key IN (SELECT unnest(?::JSON::VARCHAR[])) ORDER BY period_key, publisher, target_no LIMIT 10""",
+            [json_list(periods)],
         ).pl()
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
         table = str(preview)

@@ -12,6 +12,7 @@ import polars as pl
 from pipelines.catalog import apply_comments, catalog_fingerprint, schema_fingerprint
 from pipelines.contracts import ddl, identifier
 from pipelines.migrate import mark_current, upgrade
+from pipelines.sql_lists import json_list
 from pipelines.version import pipeline_version
 from pipelines.table_rows import TableRows
 from pipelines.views import view_names
@@ -105,7 +106,7 @@ def _waves(con: duckdb.DuckDBPyConnection, skip: set[int]) -> list[list[int]]:
 
 def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, int]:
     """Load one wave of reports set-based; returns report_idx → new report_key."""
-    con.execute("CREATE OR REPLACE TEMP TABLE wave AS SELECT * FROM rows_reports WHERE report_idx IN (SELECT unnest(?::BIGINT[]))", [indices])
+    con.execute("CREATE OR REPLACE TEMP TABLE wave AS SELECT * FROM rows_reports WHERE report_idx IN (SELECT unnest(?::JSON::BIGINT[]))", [json_list(indices)])
     con.execute(
         """CREATE OR REPLACE TEMP TABLE replaced AS
            SELECT d.report_key AS old_key, w.report_idx FROM dim_report d
@@ -204,9 +205,9 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
 def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:
     """Drop target versions no fact uses any more; renumber versions and their validity by first period used."""
     con.execute(
-        """DELETE FROM dim_target t WHERE t.publisher IN (SELECT unnest(?::VARCHAR[]))
+        """DELETE FROM dim_target t WHERE t.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
            AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.target_key = t.target_key)""",
-        [publishers],
+        [json_list(publishers)],
     )
     con.execute(
         """UPDATE dim_target t
@@ -222,7 +223,7 @@ def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[st
                    FROM dim_target t
                    JOIN fact_target_progress f USING (target_key)
                    JOIN dim_period p ON p.period_key = f.period_key
-                   WHERE t.publisher IN (SELECT unnest(?::VARCHAR[]))
+                   WHERE t.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
                    GROUP BY ALL
                )
                WINDOW w AS (PARTITION BY publisher, plan_year, target_no ORDER BY first_end)
@@ -230,7 +231,7 @@ def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[st
            WHERE t.target_key = o.target_key
              AND (t.version, t.valid_from_period, t.valid_to_period)
                  IS DISTINCT FROM (o.version, o.first_period, o.next_period)""",
-        [publishers],
+        [json_list(publishers)],
     )
 
 
@@ -259,30 +260,30 @@ def delete_reports(con: duckdb.DuckDBPyConnection, period_key: str, publishers: 
     unknown = None in publishers
     if not names and not unknown:
         return
-    chosen = "(publisher IN (SELECT unnest(?::VARCHAR[])) OR (publisher IS NULL AND ?))"
+    chosen = "(publisher IN (SELECT unnest(?::JSON::VARCHAR[])) OR (publisher IS NULL AND ?))"
     con.execute(
         """DELETE FROM bridge_target_department WHERE period_key = ?
-           AND target_key IN (SELECT target_key FROM dim_target WHERE publisher IN (SELECT unnest(?::VARCHAR[])))""",
-        [period_key, names],
+           AND target_key IN (SELECT target_key FROM dim_target WHERE publisher IN (SELECT unnest(?::JSON::VARCHAR[])))""",
+        [period_key, json_list(names)],
     )
     reports = f"(SELECT report_key FROM dim_report WHERE period_key = ? AND {chosen})"
-    con.execute(f"DELETE FROM fact_target_progress WHERE report_key IN {reports}", [period_key, names, unknown])
-    con.execute(f"DELETE FROM quarantine WHERE report_key IN {reports}", [period_key, names, unknown])
-    con.execute(f"DELETE FROM dim_report WHERE period_key = ? AND {chosen}", [period_key, names, unknown])
+    con.execute(f"DELETE FROM fact_target_progress WHERE report_key IN {reports}", [period_key, json_list(names), unknown])
+    con.execute(f"DELETE FROM quarantine WHERE report_key IN {reports}", [period_key, json_list(names), unknown])
+    con.execute(f"DELETE FROM dim_report WHERE period_key = ? AND {chosen}", [period_key, json_list(names), unknown])
 
 
 def drop_unused(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:
     """Remove target versions, leaders, departments and periods that nothing refers to any more."""
     _refresh_target_versions(con, publishers)
     con.execute(
-        """DELETE FROM dim_leader l WHERE l.publisher IN (SELECT unnest(?::VARCHAR[]))
+        """DELETE FROM dim_leader l WHERE l.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
            AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.leader_key = l.leader_key)""",
-        [publishers],
+        [json_list(publishers)],
     )
     con.execute(
-        """DELETE FROM dim_department d WHERE d.publisher IN (SELECT unnest(?::VARCHAR[]))
+        """DELETE FROM dim_department d WHERE d.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
            AND NOT EXISTS (SELECT 1 FROM bridge_target_department b WHERE b.department_key = d.department_key)""",
-        [publishers],
+        [json_list(publishers)],
     )
     con.execute(
         """DELETE FROM dim_period p WHERE NOT EXISTS (SELECT 1 FROM dim_report r WHERE r.period_key = p.period_key)

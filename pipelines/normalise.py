@@ -49,7 +49,7 @@ def progress_status_expr(text: pl.Expr) -> pl.Expr:
     )
 
 
-def deadline_date_expr(text: pl.Expr, plan_year: int) -> pl.Expr:
+def deadline_date_expr(text: pl.Expr, plan_year: int | pl.Expr) -> pl.Expr:
     """A deadline's date in the plan year: 年底 → 12-31, N月底 → month end, N月N日 → that day, else null."""
     text = text.str.normalize("NFKC").str.replace_all(r"\s+", "")
     year = text.str.extract(r"((?:19|20)\d{2})年", 1).cast(pl.Int32).fill_null(plan_year)
@@ -71,8 +71,12 @@ def deadline_date_expr(text: pl.Expr, plan_year: int) -> pl.Expr:
     )
 
 
-def normalise_records(records: pl.DataFrame, plan_year: int) -> pl.DataFrame:
-    """One row per kept record, with typed columns ready for validation (grain: one target in one report)."""
+def normalise_records(records: pl.DataFrame, plan_year: int | pl.Expr, keys: tuple[str, ...] = ()) -> pl.DataFrame:
+    """One row per kept record, with typed columns ready for validation (grain: one target in one report).
+
+    plan_year is the reports' year (a column expression when records of several years are normalised
+    together); keys are columns carried through unchanged, such as the report a record belongs to.
+    """
     departments = (
         pl.col("departments_text")
         .str.strip_chars()
@@ -82,6 +86,7 @@ def normalise_records(records: pl.DataFrame, plan_year: int) -> pl.DataFrame:
     )
     number = pl.col("target_no").str.normalize("NFKC")
     return records.select(
+        *keys,
         "source_line",
         "block",
         pl.col("target_no").alias("target_no_text"),

@@ -13,6 +13,7 @@ import polars as pl
 from pipelines.faults import pause_point
 from pipelines.load import add_periods, delete_reports, drop_unused, load_batch, in_build_wide, record_failed_report, set_meta, transaction
 from pipelines.process import FailedReport, ProcessedReport
+from pipelines.sql_lists import json_list
 from pipelines.table_rows import TableRows, rows_for_tables, period_row
 from pipelines.version import pipeline_version
 
@@ -189,8 +190,8 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     if current:
         con.execute(
             """UPDATE dim_report SET pipeline_version = ?
-               WHERE period_key = ? AND publisher IN (SELECT unnest(?::VARCHAR[]))""",
-            [version, period_key, current],
+               WHERE period_key = ? AND publisher IN (SELECT unnest(?::JSON::VARCHAR[]))""",
+            [version, period_key, json_list(current)],
         )
     if not changed:
         return result
@@ -203,8 +204,8 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     result.removed = sorted(source_file for p in changed if p not in groups for source_file in loaded.get(p, {}))
     for source_file, publisher, status, error in con.execute(
         """SELECT source_file, publisher, status, error FROM dim_report
-           WHERE period_key = ? AND publisher IN (SELECT unnest(?::VARCHAR[]))""",
-        [period_key, [p for p in changed if p is not None]],
+           WHERE period_key = ? AND publisher IN (SELECT unnest(?::JSON::VARCHAR[]))""",
+        [period_key, json_list(p for p in changed if p is not None)],
     ).fetchall():
         if status == "failed":
             result.failures[source_file] = error

@@ -6,6 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from pipelines.manifest import FileState, files_by_period
+from pipelines.sql_lists import json_list
 from pipelines.targets import Target, target_for
 from pipelines.version import pipeline_version
 
@@ -71,8 +72,8 @@ def failed_reports(warehouse: Warehouse, periods: list[str], files: list[str] | 
     with target.read() as con:
         found = con.execute(
             """SELECT source_file, error FROM dim_report WHERE status = 'failed'
-               AND period_key NOT IN (SELECT unnest(?::VARCHAR[])) ORDER BY source_file""",
-            [periods],
+               AND period_key NOT IN (SELECT unnest(?::JSON::VARCHAR[])) ORDER BY source_file""",
+            [json_list(periods)],
         ).fetchall()
     return [row for row in found if files is None or not target.scoped() or row[0] in set(files)]
 

@@ -10,7 +10,7 @@ import polars as pl
 from pipelines.errors import DubanError
 from pipelines.normalise import normalise_records
 from pipelines.reports import RawReport
-from pipelines.reshape import reshape_grid
+from pipelines.reshape import reshape_grids
 from pipelines.validate import validate_tidy
 
 
@@ -42,33 +42,41 @@ class FailedReport:
 
 
 def process_reports(reports: list[RawReport]) -> list[ProcessedReport | FailedReport]:
-    """Reshape and normalise each report, then validate all of them in one pandera pass (grain: one item per report)."""
-    tidied: list[tuple[int, RawReport, pl.DataFrame, pl.DataFrame, int]] = []
-    results: list[ProcessedReport | FailedReport | None] = [None] * len(reports)
+    """Reshape, normalise and validate several reports as one frame keyed by report (grain: one item per report)."""
+    batch = reshape_grids([r.grid for r in reports], [r.path for r in reports])
+    years = pl.DataFrame(
+        {"report": range(len(reports)), "plan_year": [r.period.year for r in reports]},
+        schema={"report": pl.Int64, "plan_year": pl.Int32},
+    )
+    tidy = normalise_records(batch.records.join(years, on="report"), pl.col("plan_year"), keys=("report",))
+    accepted, invalid = validate_tidy(tidy.rename({"report": "report_idx"}))
+    quarantine = pl.concat([batch.quarantine.rename({"report": "report_idx"}), invalid]).sort(
+        "report_idx", "source_line", maintain_order=True
+    )
+    accepted_by = accepted.partition_by("report_idx", as_dict=True, include_key=False)
+    quarantine_by = quarantine.partition_by("report_idx", as_dict=True, include_key=False)
+    results: list[ProcessedReport | FailedReport] = []
     for idx, report in enumerate(reports):
-        try:
-            reshaped = reshape_grid(report.grid, report.path)
-        except DubanError as error:
-            results[idx] = FailedReport(
-                report.source_file, report.sha256, report.period.key, error.reason, report.publisher, error,
-                modified_at=report.modified_at,
+        if idx in batch.refused:
+            error = batch.refused[idx]
+            results.append(
+                FailedReport(
+                    report.source_file, report.sha256, report.period.key, error.reason, report.publisher, error,
+                    modified_at=report.modified_at,
+                )
             )
             continue
-        tidy = normalise_records(reshaped.records, report.period.year).with_columns(report_idx=pl.lit(idx, pl.Int64))
-        tidied.append((idx, report, tidy, reshaped.quarantine, reshaped.skipped_lines))
-    if tidied:
-        accepted, invalid = validate_tidy(pl.concat([t for _, _, t, _, _ in tidied]))
-        accepted_by = accepted.partition_by("report_idx", as_dict=True, include_key=False)
-        invalid_by = invalid.partition_by("report_idx", as_dict=True, include_key=False)
-        for idx, report, tidy, quarantine, skipped in tidied:
-            kept = accepted_by.get((idx,), accepted.clear().drop("report_idx"))
-            rejected = invalid_by.get((idx,), invalid.clear().drop("report_idx"))
-            results[idx] = ProcessedReport(
-                report, kept, pl.concat([quarantine, rejected]).sort("source_line"), skipped
-            )
-            if results[idx].records_read != tidy.height + quarantine.height:
-                raise AssertionError(f"{report.source_file}: records lost between reshaping and validation")
-    return results  # type: ignore[return-value]
+        kept = accepted_by.get((idx,), accepted.clear().drop("report_idx"))
+        rejected = quarantine_by.get((idx,), quarantine.clear().drop("report_idx"))
+        results.append(ProcessedReport(report, kept, rejected, batch.skipped_lines.get(idx, 0)))
+    read_by_report = batch.quarantine.group_by("report").len().join(
+        tidy.group_by("report").len(), on="report", how="full", coalesce=True
+    )
+    for idx, from_reshape, from_tidy in read_by_report.fill_null(0).iter_rows():
+        processed = results[idx]
+        if isinstance(processed, ProcessedReport) and processed.records_read != from_reshape + from_tidy:
+            raise AssertionError(f"{processed.report.source_file}: records lost between reshaping and validation")
+    return results
 
 
 def process_report(report: RawReport) -> ProcessedReport:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 from pipelines.printable import printable
+from pipelines.sql_lists import json_list
 
 
 def display_width(text: str) -> int:
@@ -37,9 +38,9 @@ def report_rows(warehouse, periods: list[str], files: dict[str, str] | None = No
     with target.read() as con:
         cursor = con.execute(
             """SELECT source_file, publisher, period_key, records_read, accepted, quarantined, status, error, sha256
-               FROM dim_report WHERE period_key IN (SELECT unnest(?::VARCHAR[]))
+               FROM dim_report WHERE period_key IN (SELECT unnest(?::JSON::VARCHAR[]))
                ORDER BY period_key, publisher, source_file""",
-            [periods],
+            [json_list(periods)],
         )
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -109,8 +110,8 @@ def quarantine_by_reason(warehouse, files: list[str]) -> list[tuple[str, int, in
     with target.read() as con:
         return con.execute(
             """SELECT reason, count(*), count(DISTINCT source_file) FROM quarantine
-               WHERE source_file IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1 ORDER BY 2 DESC, 1""",
-            [files],
+               WHERE source_file IN (SELECT unnest(?::JSON::VARCHAR[])) GROUP BY 1 ORDER BY 2 DESC, 1""",
+            [json_list(files)],
         ).fetchall()
 
 

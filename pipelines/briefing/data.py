@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from pipelines.sql_lists import json_list
+
 KEYS = "briefing_wanted"  # the (publisher, period_key) pairs being loaded, registered on the connection
 
 
@@ -138,8 +140,8 @@ def latest_keys_among(con: duckdb.DuckDBPyConnection, periods: list[str]) -> lis
     """(publisher, period_key) of each publisher's latest period among `periods` (a build's partitions)."""
     return con.execute(
         """SELECT publisher, arg_max(period_key, period_end) FROM v_period_summary
-           WHERE list_contains(?, period_key) GROUP BY publisher ORDER BY publisher""",
-        [periods],
+           WHERE list_contains(?::JSON::VARCHAR[], period_key) GROUP BY publisher ORDER BY publisher""",
+        [json_list(periods)],
     ).fetchall()
 
 

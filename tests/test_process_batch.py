@@ -1,0 +1,73 @@
+"""Reports reshaped, normalised and validated together as one frame come out as each does alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from pipelines.errors import DubanError
+from pipelines.process import FailedReport, ProcessedReport, process_report, process_reports
+from pipelines.reports import read_report
+from tests.report_writers import sample_records, write_text, write_xlsx
+
+ROOT = Path(__file__).parent.parent
+BAD = ROOT / "tests" / "bad_inputs" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """The seed, every readable file of the bad-input corpus, and 1-, 2- and 3-up reports written here."""
+    made = tmp_path_factory.mktemp("batch")
+    records = sample_records(30)
+    write_text(made / "one-up-2021-Q2.txt", "# 测试市人民政府2021年责任目标第二季度工作推进情况一览表", records, per_row=1)
+    write_text(made / "three-up-2022-Q1.txt", "# 测试市人民政府2022年责任目标第一季度工作推进情况一览表", records, per_row=3)
+    write_xlsx(made / "sheet-2021-Q3.xlsx", "测试市人民政府2021年责任目标第三季度工作推进情况一览表", records)
+    read = []
+    for root in (ROOT / "raw", BAD, made):
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            try:
+                read.append(read_report(path, root, path.read_bytes()))
+            except DubanError:
+                continue  # refused while reading: never reaches the reshaper
+    return read
+
+
+def _alone(report):
+    try:
+        return process_report(report)
+    except DubanError as error:
+        return error.reason
+
+
+def _same(together: ProcessedReport | FailedReport, alone: ProcessedReport | str) -> None:
+    if isinstance(together, FailedReport):
+        assert together.error == alone
+        return
+    assert isinstance(alone, ProcessedReport), alone
+    assert_frame_equal(together.accepted, alone.accepted)
+    assert_frame_equal(together.quarantine, alone.quarantine)
+    assert together.skipped_lines == alone.skipped_lines
+
+
+def test_a_batch_gives_each_report_what_it_gets_alone(reports):
+    together = process_reports(reports)
+    assert len(together) == len(reports) >= 15
+    # the batch mixes refused reports, reports with quarantined records and clean ones
+    assert any(isinstance(r, FailedReport) for r in together)
+    assert any(isinstance(r, ProcessedReport) and r.quarantine.height for r in together)
+    assert any(isinstance(r, ProcessedReport) and r.accepted.height >= 30 for r in together)
+    for report, result in zip(reports, together):
+        assert result.source_file == report.source_file if isinstance(result, FailedReport) else result.report is report
+        _same(result, _alone(report))
+
+
+def test_the_order_of_a_batch_does_not_matter(reports):
+    forward = process_reports(reports)
+    backward = process_reports(list(reversed(reports)))
+    for result, alone in zip(forward, reversed(backward)):
+        if isinstance(result, FailedReport):
+            assert isinstance(alone, FailedReport) and alone.error == result.error
+        else:
+            _same(result, alone)
