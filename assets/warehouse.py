@@ -55,7 +55,7 @@ class _Loaded:
 def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str, keys: list[str]) -> tuple[dict, dict]:
     """Bring one period in line with its staged files (keys); returns (outcomes, failures) by file."""
     staging = warehouse.staging
-    result = load_period(con, period_key, [staging.read_processed(key) for key in keys], scoped=warehouse.target.scoped())
+    result = load_period(con, period_key, staging.read_processed(keys), scoped=warehouse.target.scoped())
     counts = {s: sum(v == s for v in result.outcomes.values()) for s in ("loaded", "superseded", "unchanged")}
     context.log.info(
         f"{period_key}: {counts['loaded']} report(s) loaded, {counts['superseded']} superseded, "

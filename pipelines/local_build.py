@@ -40,7 +40,7 @@ def build_locally(raw_dir: Path, published: Path | str | Target, everything: boo
         result.outcomes.clear()
         result.failures.clear()  # a lake runs this again after a conflict
         for period in plan:
-            done = load_period(con, period, [staging.read_processed(key) for key in staging.read_period(period)], target.scoped())
+            done = load_period(con, period, staging.read_processed(staging.read_period(period)), target.scoped())
             result.outcomes[period] = done.outcomes
             result.failures[period] = done.failures
 

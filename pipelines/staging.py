@@ -117,50 +117,81 @@ class StagingArea:
         return self.root / "reports" / key / f"processed-{pipeline_version()}.json"
 
     def has_processed(self, key: str) -> bool:
-        """Whether this code staged the report's results; a damaged marker counts as absent (processed again)."""
+        """Whether this code staged the report's results; a damaged marker, or one whose batch file is gone,
+        counts as absent (the report is processed again)."""
         try:
-            json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            meta = json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
+            return bool(meta["failed"]) or all(path.is_file() for path in self._batch_files(meta["batch"]))
+        except (OSError, ValueError, KeyError, TypeError):
             return False
-        return True
 
-    def write_processed(self, key: str, result: ProcessedReport | FailedReport) -> None:
-        """Stage a report's accepted and quarantined rows, or its failure."""
-        folder = self._dir(key)
-        if isinstance(result, FailedReport):
-            _write_json(self._processed_marker(key), {"failed": True, "error": result.error})
-            return
-        _write_parquet(folder / "accepted.parquet", result.accepted)
-        _write_parquet(folder / "quarantine.parquet", result.quarantine)
-        _write_json(
-            self._processed_marker(key),
-            {
-                "failed": False,
-                "skipped_lines": result.skipped_lines,
-                "accepted": result.accepted.height,
-                "quarantined": result.quarantine.height,
-            },
-        )
+    def _batch_files(self, batch: str) -> tuple[Path, Path]:
+        """The accepted and quarantined rows of the reports processed together as one batch."""
+        folder = self.root / "processed" / pipeline_version()
+        return folder / f"{batch}.accepted.parquet", folder / f"{batch}.quarantine.parquet"
+
+    def write_processed(self, keys: list[str], results: list[ProcessedReport | FailedReport]) -> None:
+        """Stage the results of reports processed together: their rows in one pair of files keyed by report
+        (two files per batch, not per report), then each report's marker with its counts or failure."""
+        batch = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        done = [(key, r) for key, r in zip(keys, results) if isinstance(r, ProcessedReport)]
+        if done:
+            accepted_path, quarantine_path = self._batch_files(batch)
+            accepted_path.parent.mkdir(parents=True, exist_ok=True)
+            for path, part in ((accepted_path, "accepted"), (quarantine_path, "quarantine")):
+                _write_parquet(
+                    path, pl.concat([getattr(r, part).with_columns(staged_key=pl.lit(key)) for key, r in done])
+                )
+        for key, result in zip(keys, results):
+            self._dir(key)
+            if isinstance(result, FailedReport):
+                _write_json(self._processed_marker(key), {"failed": True, "error": result.error})
+                continue
+            _write_json(
+                self._processed_marker(key),
+                {
+                    "failed": False,
+                    "batch": batch,
+                    "skipped_lines": result.skipped_lines,
+                    "accepted": result.accepted.height,
+                    "quarantined": result.quarantine.height,
+                },
+            )
 
     def processed_summary(self, key: str) -> dict:
         """A staged report's outcome without its rows: failed and error, or accepted and quarantined counts."""
         return json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
 
-    def read_processed(self, key: str) -> ProcessedReport | FailedReport:
-        folder = self.root / "reports" / key
-        meta = json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
-        report = self.read_raw(key, with_grid=False)
-        if meta["failed"]:
-            return FailedReport(
-                report.source_file, report.sha256, report.period.key, meta["error"], report.publisher,
-                modified_at=report.modified_at,
+    def read_processed(self, keys: list[str]) -> list[ProcessedReport | FailedReport]:
+        """The staged results of these reports, in order; each batch file they came from is read once."""
+        metas = {key: self.processed_summary(key) for key in keys}
+        rows: dict[str, dict[tuple[str], pl.DataFrame]] = {"accepted": {}, "quarantine": {}}
+        none: dict[str, pl.DataFrame] = {}  # a report with no rows of a kind has none in its batch's file
+        for batch in sorted({m["batch"] for m in metas.values() if not m["failed"]}):
+            for path, part in zip(self._batch_files(batch), ("accepted", "quarantine")):
+                frame = pl.read_parquet(path)
+                rows[part].update(frame.partition_by("staged_key", as_dict=True, include_key=False))
+                none[part] = frame.clear().drop("staged_key")
+        out: list[ProcessedReport | FailedReport] = []
+        for key in keys:
+            meta, report = metas[key], self.read_raw(key, with_grid=False)
+            if meta["failed"]:
+                out.append(
+                    FailedReport(
+                        report.source_file, report.sha256, report.period.key, meta["error"], report.publisher,
+                        modified_at=report.modified_at,
+                    )
+                )
+                continue
+            out.append(
+                ProcessedReport(
+                    report=report,
+                    accepted=rows["accepted"].get((key,), none.get("accepted")),
+                    quarantine=rows["quarantine"].get((key,), none.get("quarantine")),
+                    skipped_lines=meta["skipped_lines"],
+                )
             )
-        return ProcessedReport(
-            report=report,
-            accepted=pl.read_parquet(folder / "accepted.parquet"),
-            quarantine=pl.read_parquet(folder / "quarantine.parquet"),
-            skipped_lines=meta["skipped_lines"],
-        )
+        return out
 
     def write_period(self, period_key: str, keys: list[str]) -> None:
         """The reports of a period, in load order (oldest file first)."""
@@ -225,6 +256,5 @@ def process_staged(tasks: list[tuple[str, str]]) -> list[str]:
     staging = StagingArea(Path(tasks[0][0]))
     keys = [key for _, key in tasks]
     results = process_reports([staging.read_raw(key) for key in keys])
-    for key, result in zip(keys, results):
-        staging.write_processed(key, result)
+    staging.write_processed(keys, results)
     return ["failed" if isinstance(r, FailedReport) else "ok" for r in results]

@@ -71,3 +71,27 @@ def test_the_order_of_a_batch_does_not_matter(reports):
             assert isinstance(alone, FailedReport) and alone.error == result.error
         else:
             _same(result, alone)
+
+
+def test_a_staged_batch_reads_back_report_by_report(reports, tmp_path):
+    """Staged together (two files for the batch, a marker per report), each report reads back as processed;
+    a report whose batch file is gone counts as not processed, so a build processes it again."""
+    from pipelines.staging import StagingArea
+
+    staging = StagingArea(tmp_path)
+    keys = [staging.write_raw(report) for report in reports]
+    results = process_reports([staging.read_raw(key) for key in keys])
+    staging.write_processed(keys, results)
+    assert all(staging.has_processed(key) for key in keys)
+    assert len(list((tmp_path / "processed").rglob("*.parquet"))) == 2
+    back = staging.read_processed(list(reversed(keys)))
+    for result, read in zip(results, reversed(back)):
+        if isinstance(result, FailedReport):
+            assert isinstance(read, FailedReport) and read.error == result.error
+        else:
+            assert read.report.source_file == result.report.source_file
+            _same(read, result)
+    for path in (tmp_path / "processed").rglob("*.accepted.parquet"):
+        path.unlink()
+    assert not any(staging.has_processed(k) for k, r in zip(keys, results) if isinstance(r, ProcessedReport))
+    assert all(staging.has_processed(k) for k, r in zip(keys, results) if isinstance(r, FailedReport))
