@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 from pipelines.errors import UndecodableError
 
 # Tried in this order after any byte-order mark; GB18030 is a superset of GBK and GB2312.
 CANDIDATE_ENCODINGS = ("utf-8", "gb18030")
+# Control characters other than tab and line breaks, and the replacement character.
+_SUSPICIOUS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 
 
 def _looks_like_text(text: str) -> bool:
@@ -17,8 +20,7 @@ def _looks_like_text(text: str) -> bool:
         return True
     if "\x00" in text:
         return False
-    suspicious = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\r\n") or ch == "\ufffd")
-    return suspicious / len(text) < 0.01
+    return len(_SUSPICIOUS.findall(text)) / len(text) < 0.01
 
 
 def decode_report_bytes(data: bytes, path: Path | str) -> tuple[str, str]:

@@ -196,21 +196,30 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
            FROM rows_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
            ORDER BY q.report_idx, q.source_line"""
     )
-    _refresh_target_versions(con, [p for (p,) in con.execute("SELECT DISTINCT publisher FROM wave").fetchall()])
+    publishers, years = con.execute(
+        "SELECT list(DISTINCT publisher), list(DISTINCT year) FROM wave JOIN dim_period USING (period_key)"
+    ).fetchone()
+    _refresh_target_versions(con, publishers or [], years or [])
     keys = dict(con.execute("SELECT report_idx, report_key FROM new_keys").fetchall())
     con.execute("DROP TABLE wave; DROP TABLE replaced; DROP TABLE new_keys")
     return keys
 
 
-def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:
-    """Drop target versions no fact uses any more; renumber versions and their validity by first period used."""
+def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[str], plan_years: list[int]) -> None:
+    """Drop target versions no fact uses any more; renumber versions and their validity by first period used.
+
+    Only these publishers' targets of these plan years: a period's facts all belong to targets of its
+    own year, so loading or removing a period changes no other year's versions (and the work does
+    not grow with the years of history).
+    """
+    chosen = "t.publisher IN (SELECT unnest(?::JSON::VARCHAR[])) AND t.plan_year IN (SELECT unnest(?::JSON::BIGINT[]))"
     con.execute(
-        """DELETE FROM dim_target t WHERE t.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
+        f"""DELETE FROM dim_target t WHERE {chosen}
            AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.target_key = t.target_key)""",
-        [json_list(publishers)],
+        [json_list(publishers), json_list(plan_years)],
     )
     con.execute(
-        """UPDATE dim_target t
+        f"""UPDATE dim_target t
            SET version = o.version, valid_from_period = o.first_period, valid_to_period = o.next_period
            FROM (
                SELECT target_key,
@@ -223,7 +232,7 @@ def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[st
                    FROM dim_target t
                    JOIN fact_target_progress f USING (target_key)
                    JOIN dim_period p ON p.period_key = f.period_key
-                   WHERE t.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
+                   WHERE {chosen}
                    GROUP BY ALL
                )
                WINDOW w AS (PARTITION BY publisher, plan_year, target_no ORDER BY first_end)
@@ -231,7 +240,7 @@ def _refresh_target_versions(con: duckdb.DuckDBPyConnection, publishers: list[st
            WHERE t.target_key = o.target_key
              AND (t.version, t.valid_from_period, t.valid_to_period)
                  IS DISTINCT FROM (o.version, o.first_period, o.next_period)""",
-        [json_list(publishers)],
+        [json_list(publishers), json_list(plan_years)],
     )
 
 
@@ -272,9 +281,9 @@ def delete_reports(con: duckdb.DuckDBPyConnection, period_key: str, publishers: 
     con.execute(f"DELETE FROM dim_report WHERE period_key = ? AND {chosen}", [period_key, json_list(names), unknown])
 
 
-def drop_unused(con: duckdb.DuckDBPyConnection, publishers: list[str]) -> None:
-    """Remove target versions, leaders, departments and periods that nothing refers to any more."""
-    _refresh_target_versions(con, publishers)
+def drop_unused(con: duckdb.DuckDBPyConnection, publishers: list[str], plan_year: int) -> None:
+    """Remove target versions (of plan_year: the period's), leaders, departments and periods that nothing refers to any more."""
+    _refresh_target_versions(con, publishers, [plan_year])
     con.execute(
         """DELETE FROM dim_leader l WHERE l.publisher IN (SELECT unnest(?::JSON::VARCHAR[]))
            AND NOT EXISTS (SELECT 1 FROM fact_target_progress f WHERE f.leader_key = l.leader_key)""",

@@ -12,6 +12,7 @@ import polars as pl
 
 from pipelines.faults import pause_point
 from pipelines.load import add_periods, delete_reports, drop_unused, load_batch, in_build_wide, record_failed_report, set_meta, transaction
+from pipelines.periods import Period
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.sql_lists import json_list
 from pipelines.table_rows import TableRows, rows_for_tables, period_row
@@ -130,7 +131,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
             record_failed_report(con, r.source_file, r.sha256, period_key, reason, r.publisher, r.modified_at)
         if staged is not None:
             load_batch(con, staged.only([i for i in range(len(batch)) if i not in refused]))
-        drop_unused(con, [p for p in changed if p is not None])
+        drop_unused(con, [p for p in changed if p is not None], Period.from_key(period_key).year)
         set_meta(con, "pipeline_version", pipeline_version())
         pause_point("load")  # inside the transaction: facts written, not committed
 

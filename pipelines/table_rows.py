@@ -100,18 +100,20 @@ def _report_rows(batch: list[ProcessedReport]) -> pl.DataFrame:
 
 
 def _tagged(frames: list[pl.DataFrame], batch: list[ProcessedReport]) -> pl.DataFrame:
-    """Concatenate per-report frames, each with its report_idx, publisher and plan year."""
-    return pl.concat(
-        [
-            frame.with_columns(
-                report_idx=pl.lit(idx, pl.Int64),
-                publisher=pl.lit(p.report.publisher),
-                plan_year=pl.lit(p.report.period.year, pl.Int64),
-            )
-            for idx, (frame, p) in enumerate(zip(frames, batch))
-        ],
-        how="vertical_relaxed",
+    """Concatenate per-report frames, each row with its report_idx, publisher and plan year."""
+    heights = pl.Series([frame.height for frame in frames], dtype=pl.Int64)
+    reports = pl.DataFrame(
+        {
+            "report_idx": range(len(batch)),
+            "publisher": [p.report.publisher for p in batch],
+            "plan_year": [p.report.period.year for p in batch],
+        },
+        schema={"report_idx": pl.Int64, "publisher": pl.String, "plan_year": pl.Int64},
     )
+    rows = pl.concat(frames, how="vertical_relaxed").with_columns(
+        report_idx=pl.int_range(len(frames), dtype=pl.Int64, eager=True).repeat_by(heights).explode()
+    )
+    return rows.join(reports, on="report_idx", how="left", maintain_order="left")
 
 
 def _failing_reports(model: pa.DataFrameSchema, frame: pl.DataFrame) -> dict[int, str]:
