@@ -7,6 +7,7 @@ one "warehouse" pool limit.
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,16 @@ telemetry:
   enabled: false
 """
 
+# Dagster's SQLite event log, the same files, with its database engines kept open between events
+# (assets/event_log_storage.py); runs and schedules stay in Dagster's default SQLite storages.
+SQLITE_EVENT_LOG = """\
+event_log_storage:
+  module: assets.event_log_storage
+  class: PooledSqliteEventLogStorage
+  config:
+    base_dir: {runs}
+"""
+
 STORAGE_ENV = "DUBAN_DAGSTER_STORAGE"
 WRITTEN_BY_DUBAN = INSTANCE_SETTINGS.splitlines()[0]
 
@@ -43,7 +54,8 @@ def instance_settings() -> str:
     """duban's dagster.yaml: SQLite in the home by default, PostgreSQL when DUBAN_DAGSTER_STORAGE is set."""
     url = os.environ.get(STORAGE_ENV, "").strip()
     if not url:
-        return INSTANCE_SETTINGS
+        # where Dagster's default keeps it; written out whole, since Dagster reads a home without DAGSTER_HOME set too
+        return INSTANCE_SETTINGS + SQLITE_EVENT_LOG.format(runs=json.dumps(str(_home() / "history" / "runs")))
     if url.startswith("postgres://"):  # libpq's short scheme, which SQLAlchemy (Dagster's storage) does not know
         url = "postgresql://" + url.removeprefix("postgres://")
         os.environ[STORAGE_ENV] = url

@@ -133,8 +133,10 @@ def test_default_stays_sqlite_in_the_home(tmp_path: Path, raw_dir: Path) -> None
     os.environ.pop("DUBAN_DAGSTER_STORAGE", None)
     build = run_build(raw_dir, tmp_path / "w" / "duban.duckdb", tmp_path / "home", env=env)
     assert build.returncode == 0, build.stderr
-    assert "storage" not in (tmp_path / "home" / "dagster.yaml").read_text()
-    assert list((tmp_path / "home").rglob("*.db"))
+    settings = (tmp_path / "home" / "dagster.yaml").read_text()
+    assert "postgres" not in settings and "\nstorage:" not in settings  # Dagster's SQLite storages in the home
+    assert f"base_dir: \"{tmp_path / 'home' / 'history' / 'runs'}\"" in settings  # the event log where Dagster keeps it
+    assert list((tmp_path / "home" / "history" / "runs").glob("*.db"))
 
 
 def test_a_non_postgres_url_is_refused_with_what_to_do(tmp_path: Path, raw_dir: Path) -> None:

@@ -1,0 +1,75 @@
+"""Dagster's SQLite event log with its database engines kept open between events instead of made anew for each.
+
+Dagster's SqliteEventLogStorage creates a SQLAlchemy engine (and a new SQLite connection) every time it
+touches a run's database or the cross-run index, several times per event. A build of 40 periods stores
+about 1,100 events (a planned and a done materialization per asset and partition), and that cost 11 s of
+an 18 s bookkeeping share on the 1,200-report corpus. This subclass keeps one engine per database, the
+few most recently used, and is otherwise the same storage reading and writing the same files: a home
+written with it reads back with Dagster's own class, and the other way round.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Iterator
+
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+
+# Engines kept open: the index and the runs being written or watched; older ones are closed.
+OPEN_ENGINES = 8
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """SqliteEventLogStorage whose engines (one per run database and one for the index) outlive a single event."""
+
+    def __init__(self, base_dir: str, inst_data=None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        super().__init__(base_dir, inst_data)
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> PooledSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def _engine(self, shard: str) -> Engine:
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+        self._engines[shard] = engine  # most recently used last
+        while len(self._engines) > OPEN_ENGINES:
+            _, oldest = self._engines.popitem(last=False)
+            oldest.dispose()
+        return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+
+    def _close_engines(self) -> None:
+        while self._engines:
+            _, engine = self._engines.popitem()
+            engine.dispose()
+
+    def wipe(self) -> None:
+        """Close every engine before Dagster deletes the run databases they point at."""
+        with self._db_lock:
+            self._close_engines()
+        super().wipe()
+
+    def dispose(self) -> None:
+        with self._db_lock:
+            self._close_engines()
+        super().dispose()

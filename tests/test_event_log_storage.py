@@ -1,0 +1,64 @@
+"""duban's Dagster home keeps its event log in Dagster's own SQLite files, with engines kept open between events."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from assets.event_log_storage import OPEN_ENGINES, PooledSqliteEventLogStorage
+from assets.warehouse import STAR_TABLES
+from tests.conftest import run_build
+
+
+def test_a_build_writes_events_dagsters_own_storage_reads(seed_build) -> None:
+    """The home a real `duban build` made names the pooled storage, and Dagster's plain class finds every event in it."""
+    settings = (seed_build.home / "dagster.yaml").read_text(encoding="utf-8")
+    assert "class: PooledSqliteEventLogStorage" in settings
+    plain = SqliteEventLogStorage(str(seed_build.home / "history" / "runs"))
+    for name in (*STAR_TABLES, "raw_reports", "tidy_records", "v_progress", "parquet_export", "briefing_reports"):
+        [record] = plain.fetch_materializations(dg.AssetKey(name), limit=10).records
+        assert record.partition_key == "2021Q1"
+    [run_id] = plain.get_all_run_ids()
+    kinds = [e.dagster_event_type for e in plain.get_logs_for_run(run_id) if e.is_dagster_event]
+    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == len(STAR_TABLES) + 5
+    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED) == len(STAR_TABLES) + 5
+    assert dg.DagsterEventType.RUN_SUCCESS in kinds
+
+
+def test_a_home_written_by_dagsters_own_storage_goes_on(raw_dir: Path, tmp_path: Path) -> None:
+    """A home whose history Dagster's plain storage wrote keeps it when duban's storage takes over."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")  # a hand-written home: Dagster's defaults
+    first = run_build(raw_dir, tmp_path / "w" / "duban.duckdb", home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "PooledSqliteEventLogStorage" not in (home / "dagster.yaml").read_text(encoding="utf-8")
+    plain = SqliteEventLogStorage(str(home / "history" / "runs"))
+    assert len(plain.get_all_run_ids()) == 1
+    (home / "dagster.yaml").unlink()  # duban writes its own settings, with the pooled event log
+    (raw_dir / "菏泽市人民政府2021年第二季度.txt").write_text(
+        (raw_dir / "heze-2021-Q1.txt").read_text(encoding="utf-8").replace("第一季度", "第二季度"), encoding="utf-8"
+    )
+    second = run_build(raw_dir, tmp_path / "w" / "duban.duckdb", home)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "PooledSqliteEventLogStorage" in (home / "dagster.yaml").read_text(encoding="utf-8")
+    assert len(plain.get_all_run_ids()) == 2
+    partitions = {r.partition_key for r in plain.fetch_materializations(dg.AssetKey("fact_target_progress"), limit=10).records}
+    assert partitions == {"2021Q1", "2021Q2"}
+
+
+def test_only_the_most_recent_engines_stay_open(tmp_path: Path) -> None:
+    storage = PooledSqliteEventLogStorage.from_config_value(None, {"base_dir": str(tmp_path / "history" / "runs")})
+    shards = [f"run-{i}" for i in range(OPEN_ENGINES + 5)]
+    for shard in shards:
+        with storage.run_connection(shard) as conn:
+            conn.exec_driver_sql("SELECT 1")
+    assert list(storage._engines) == shards[-OPEN_ENGINES:]
+    assert all((tmp_path / "history" / "runs" / f"{shard}.db").exists() for shard in shards)
+    storage.wipe()
+    assert set(storage._engines) <= {"index"}  # no engine points at a deleted run database
+    assert not any(name.startswith("run-") for name in os.listdir(tmp_path / "history" / "runs"))
+    storage.dispose()
