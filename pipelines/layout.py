@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.errors import ReportRefused, UnknownHeaderError
+from pipelines.grid import GRID_SCHEMA
 from pipelines.headers import RECORD_COLUMNS, header_column_expr
 
 # A row is a header when it names at least this many known columns, 序号 among them.
@@ -48,7 +49,8 @@ def cells_of_grids(grids: list[pl.DataFrame]) -> pl.DataFrame:
     """One row per cell of several grids: report (the grid's index), line_no, pos, raw and trimmed text."""
     heights = pl.Series("report", [grid.height for grid in grids], dtype=pl.Int64)
     reports = pl.int_range(len(grids), dtype=pl.Int64, eager=True).alias("report").repeat_by(heights).explode()
-    return long_cells(pl.concat([grid.select("line_no", "cells") for grid in grids]).with_columns(report=reports))
+    lines = pl.concat([grid.select("line_no", "cells") for grid in grids], how="vertical_relaxed")
+    return long_cells(lines.cast(GRID_SCHEMA).with_columns(report=reports))
 
 
 def _layout_of_header(path: Path | str, header_line: int, names: list[str | None], texts: list[str], header_lines: list[int]) -> Layout:

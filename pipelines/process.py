@@ -43,6 +43,8 @@ class FailedReport:
 
 def process_reports(reports: list[RawReport]) -> list[ProcessedReport | FailedReport]:
     """Reshape, normalise and validate several reports as one frame keyed by report (grain: one item per report)."""
+    if not reports:
+        return []
     batch = reshape_grids([r.grid for r in reports], [r.path for r in reports])
     years = pl.DataFrame(
         {"report": range(len(reports)), "plan_year": [r.period.year for r in reports]},

@@ -95,3 +95,19 @@ def test_a_staged_batch_reads_back_report_by_report(reports, tmp_path):
         path.unlink()
     assert not any(staging.has_processed(k) for k, r in zip(keys, results) if isinstance(r, ProcessedReport))
     assert all(staging.has_processed(k) for k, r in zip(keys, results) if isinstance(r, FailedReport))
+
+
+def test_a_grid_without_any_text_is_refused_alone_in_its_batch(reports):
+    """A grid whose cells have no type yet (every row empty) neither breaks the batch nor changes the others."""
+    import polars as pl
+
+    from pipelines.reshape import reshape_grid, reshape_grids
+
+    seed = next(r for r in reports if r.source_file == "heze-2021-Q1.txt")
+    blank = pl.DataFrame({"line_no": [1, 2], "cells": [[], []]})
+    batch = reshape_grids([blank, seed.grid], ["blank-2021-Q1.txt", seed.path])
+    assert list(batch.refused) == [0] and "empty" in batch.refused[0].reason
+    alone = reshape_grid(seed.grid, seed.path)
+    assert batch.report(1).records.height == 54
+    assert_frame_equal(batch.report(1).records, alone.records)
+    assert_frame_equal(batch.report(1).quarantine, alone.quarantine)
