@@ -14,7 +14,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -57,6 +57,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
+                if shard != INDEX_SHARD_NAME:
+                    # Run databases are in WAL mode and Dagster's watcher (the UI's live run log) looks at
+                    # <run>.db only. Dagster's class closes the connection after each event, which copies the
+                    # WAL into the file; a connection kept open must copy it itself.
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _close_engines(self) -> None:
         while self._engines:
@@ -64,10 +69,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             engine.dispose()
 
     def wipe(self) -> None:
-        """Close every engine before Dagster deletes the run databases they point at."""
+        """Close every engine before Dagster deletes the run databases they point at, and any a watcher opened meanwhile."""
         with self._db_lock:
             self._close_engines()
         super().wipe()
+        with self._db_lock:
+            self._close_engines()
 
     def dispose(self) -> None:
         with self._db_lock:

@@ -170,7 +170,9 @@ class StagingArea:
         for batch in sorted({m["batch"] for m in metas.values() if not m["failed"]}):
             for path, part in zip(self._batch_files(batch), ("accepted", "quarantine")):
                 frame = pl.read_parquet(path)
-                rows[part].update(frame.partition_by("staged_key", as_dict=True, include_key=False))
+                for (key,), mine in frame.partition_by("staged_key", as_dict=True, include_key=False).items():
+                    if metas.get(key, {}).get("batch") == batch:  # a report processed again has a newer batch
+                        rows[part][(key,)] = mine
                 none[part] = frame.clear().drop("staged_key")
         out: list[ProcessedReport | FailedReport] = []
         for key in keys:

@@ -62,3 +62,48 @@ def test_only_the_most_recent_engines_stay_open(tmp_path: Path) -> None:
     assert set(storage._engines) <= {"index"}  # no engine points at a deleted run database
     assert not any(name.startswith("run-") for name in os.listdir(tmp_path / "history" / "runs"))
     storage.dispose()
+
+
+def test_each_write_reaches_the_run_database_file_dagsters_watcher_looks_at(tmp_path: Path) -> None:
+    """Run databases are in WAL mode; the UI's live log watches <run>.db itself, so every committed write must be
+    in that file (read here with the WAL ignored) though the connection stays open."""
+    import sqlite3
+
+    storage = PooledSqliteEventLogStorage(str(tmp_path))
+    for i in range(3):
+        with storage.run_connection("run-a") as conn:
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS probe (i INTEGER)")
+            conn.exec_driver_sql(f"INSERT INTO probe VALUES ({i})")
+        assert "run-a" in storage._engines  # kept open
+        with sqlite3.connect(f"file:{tmp_path / 'run-a.db'}?immutable=1", uri=True) as plain:
+            assert plain.execute("SELECT count(*) FROM probe").fetchone()[0] == i + 1
+    storage.dispose()
+
+
+def test_dagsters_run_log_watcher_sees_each_event_as_it_is_stored(tmp_path: Path) -> None:
+    """What the UI's live run log does: a second storage watches a run while the pooled one writes events to it."""
+    import time
+
+    from dagster._core.events.log import EventLogEntry
+
+    def entry(message: str) -> EventLogEntry:
+        return EventLogEntry(
+            error_info=None, level="INFO", user_message=message, run_id="run-b", timestamp=time.time(),
+            step_key=None, job_name=None, dagster_event=None,
+        )
+
+    writer, reader = PooledSqliteEventLogStorage(str(tmp_path)), PooledSqliteEventLogStorage(str(tmp_path))
+    seen: list[str] = []
+    try:
+        writer.store_event(entry("first"))
+        reader.watch("run-b", None, lambda event, cursor: seen.append(event.user_message))
+        for i in range(3):
+            time.sleep(0.3)
+            writer.store_event(entry(f"event {i}"))
+        deadline = time.monotonic() + 20
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert seen == ["first", "event 0", "event 1", "event 2"]
+    finally:
+        reader.dispose()
+        writer.dispose()

@@ -111,3 +111,20 @@ def test_a_grid_without_any_text_is_refused_alone_in_its_batch(reports):
     assert batch.report(1).records.height == 54
     assert_frame_equal(batch.report(1).records, alone.records)
     assert_frame_equal(batch.report(1).quarantine, alone.quarantine)
+
+
+def test_a_report_processed_again_reads_from_its_newest_batch(reports, tmp_path):
+    """Rows of a report processed in two batches come from the batch its marker names, whichever file sorts last."""
+    from pipelines.staging import StagingArea
+
+    staging = StagingArea(tmp_path)
+    done = [r for r in reports if isinstance(process_reports([r])[0], ProcessedReport) and r.grid.height > 10][:3]
+    keys = [staging.write_raw(report) for report in done]
+    staging.write_processed(keys, process_reports(done))
+    for again in range(len(keys)):  # each report once more alone, with fewer accepted rows than the first time
+        result = process_reports([done[again]])[0]
+        result.accepted = result.accepted.head(1)
+        staging.write_processed([keys[again]], [result])
+        read = staging.read_processed(keys)
+        assert [r.accepted.height for r in read[: again + 1]] == [1] * (again + 1)
+        assert all(r.accepted.height > 1 for r in read[again + 1 :])
