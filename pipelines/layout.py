@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 from pipelines.errors import ReportRefused, UnknownHeaderError
+from pipelines.frames import keyed_concat
 from pipelines.grid import GRID_SCHEMA
 from pipelines.headers import RECORD_COLUMNS, header_column_expr
 
@@ -47,10 +48,9 @@ def _column_names(cells: list[str], cell_chars: int = 40, total_chars: int = 300
 
 def cells_of_grids(grids: list[pl.DataFrame]) -> pl.DataFrame:
     """One row per cell of several grids: report (the grid's index), line_no, pos, raw and trimmed text."""
-    heights = pl.Series("report", [grid.height for grid in grids], dtype=pl.Int64)
-    reports = pl.int_range(len(grids), dtype=pl.Int64, eager=True).alias("report").repeat_by(heights).explode()
-    lines = pl.concat([grid.select("line_no", "cells") for grid in grids], how="vertical_relaxed")
-    return long_cells(lines.cast(GRID_SCHEMA).with_columns(report=reports))
+    reports = pl.int_range(len(grids), dtype=pl.Int64, eager=True).alias("report")
+    lines = keyed_concat([grid.select("line_no", "cells") for grid in grids], reports)
+    return long_cells(lines.cast({**GRID_SCHEMA, "report": pl.Int64}))
 
 
 def _layout_of_header(path: Path | str, header_line: int, names: list[str | None], texts: list[str], header_lines: list[int]) -> Layout:

@@ -12,6 +12,7 @@ import polars as pl
 
 from pipelines.atomic import replacing, write_text_atomic
 from pipelines.errors import UnreadableFile
+from pipelines.frames import keyed_concat
 from pipelines.periods import Period
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.reports import RawReport
@@ -138,10 +139,9 @@ class StagingArea:
         if done:
             accepted_path, quarantine_path = self._batch_files(batch)
             accepted_path.parent.mkdir(parents=True, exist_ok=True)
+            staged_keys = pl.Series("staged_key", [key for key, _ in done], dtype=pl.String)
             for path, part in ((accepted_path, "accepted"), (quarantine_path, "quarantine")):
-                _write_parquet(
-                    path, pl.concat([getattr(r, part).with_columns(staged_key=pl.lit(key)) for key, r in done])
-                )
+                _write_parquet(path, keyed_concat([getattr(r, part) for _, r in done], staged_keys))
         for key, result in zip(keys, results):
             self._dir(key)
             if isinstance(result, FailedReport):

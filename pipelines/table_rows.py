@@ -9,6 +9,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.contracts import fact_value_columns
+from pipelines.frames import keyed_concat
 from pipelines.periods import Period
 from pipelines.process import ProcessedReport
 from pipelines.staged_rows import staged_model
@@ -101,7 +102,6 @@ def _report_rows(batch: list[ProcessedReport]) -> pl.DataFrame:
 
 def _tagged(frames: list[pl.DataFrame], batch: list[ProcessedReport]) -> pl.DataFrame:
     """Concatenate per-report frames, each row with its report_idx, publisher and plan year."""
-    heights = pl.Series([frame.height for frame in frames], dtype=pl.Int64)
     reports = pl.DataFrame(
         {
             "report_idx": range(len(batch)),
@@ -110,9 +110,7 @@ def _tagged(frames: list[pl.DataFrame], batch: list[ProcessedReport]) -> pl.Data
         },
         schema={"report_idx": pl.Int64, "publisher": pl.String, "plan_year": pl.Int64},
     )
-    rows = pl.concat(frames, how="vertical_relaxed").with_columns(
-        report_idx=pl.int_range(len(frames), dtype=pl.Int64, eager=True).repeat_by(heights).explode()
-    )
+    rows = keyed_concat(frames, pl.int_range(len(frames), dtype=pl.Int64, eager=True).alias("report_idx"))
     return rows.join(reports, on="report_idx", how="left", maintain_order="left")
 
 

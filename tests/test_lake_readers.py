@@ -65,6 +65,16 @@ def test_sql_status_and_report_answer_from_a_local_catalog_lake(tmp_path: Path) 
     assert CITY in page.read_text(encoding="utf-8")
 
 
+def _stop_serve(proc: subprocess.Popen) -> None:
+    """Stop a `duban serve` started in its own session: SIGTERM, then its whole process group after 60 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def lake_served(lake_server, tmp_path: Path):
     """`duban serve` with Quack and the PostgreSQL endpoint on a lake whose catalog is in PostgreSQL."""
@@ -82,12 +92,7 @@ def lake_served(lake_server, tmp_path: Path):
         output.wait_for("duban serve: serving", timeout=180)
         yield lake, data, raw, port, pg_port, output
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
+        _stop_serve(proc)
 
 
 def test_serve_on_a_lake_answers_quack_and_postgres_clients_and_follows_new_commits(lake_served, tmp_path: Path) -> None:
@@ -227,12 +232,7 @@ def test_serve_keeps_the_snapshot_it_has_while_the_lake_is_out_of_reach(tmp_path
         assert not catalog.exists()
         quack.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
+        _stop_serve(proc)
 
 
 def test_a_postgresql_catalog_is_asked_for_its_version_at_most_every_poll_interval(lake_server, tmp_path: Path, monkeypatch) -> None:
