@@ -10,6 +10,9 @@ written with it reads back with Dagster's own class, and the other way round.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
@@ -21,6 +24,30 @@ from sqlalchemy.engine import Connection, Engine
 
 # Engines kept open: the index and the runs being written or watched; older ones are closed.
 OPEN_ENGINES = 8
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold back Ctrl-C until the block is done, then deliver it as it would have been.
+
+    SQLAlchemy logs an exception raised while it closes a connection with its traceback before passing it
+    on; a Ctrl-C that lands there would print that traceback where duban promises one line. Closing a few
+    SQLite connections takes milliseconds, so the interrupt waits for them.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives Python's signals
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            elif previous == signal.SIG_DFL:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
@@ -44,7 +71,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines[shard] = engine  # most recently used last
         while len(self._engines) > OPEN_ENGINES:
             _, oldest = self._engines.popitem(last=False)
-            oldest.dispose()
+            with interrupts_held():
+                oldest.dispose()
         return engine
 
     @contextmanager
@@ -64,9 +92,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _close_engines(self) -> None:
-        while self._engines:
-            _, engine = self._engines.popitem()
-            engine.dispose()
+        with interrupts_held():
+            while self._engines:
+                _, engine = self._engines.popitem()
+                engine.dispose()
 
     def wipe(self) -> None:
         """Close every engine before Dagster deletes the run databases they point at, and any a watcher opened meanwhile."""

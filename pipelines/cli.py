@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import logging
 import os
 import sys
 
@@ -58,6 +59,28 @@ WAREHOUSE_HELP = (
     "(default: $DUBAN_WAREHOUSE, else warehouse/duban.duckdb)"
 )
 DATA_PATH_HELP = "a DuckLake's folder (or s3:// URL) for its Parquet files (default: $DUBAN_DATA_PATH; needed when the lake is new)"
+
+
+class _InterruptedCloseFilter(logging.Filter):
+    """Drops SQLAlchemy's log of a connection close that Ctrl-C interrupted: the interrupt goes on, and duban reports it in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+# SQLAlchemy logs each pool class under its own name (a filter on a parent logger would not see the record).
+SQLALCHEMY_POOL_LOGGERS = tuple(f"sqlalchemy.pool.impl.{name}" for name in (
+    "QueuePool", "NullPool", "SingletonThreadPool", "StaticPool", "AssertionPool",
+    "AsyncAdaptedQueuePool", "FallbackAsyncAdaptedQueuePool",
+))
+
+
+def quiet_interrupted_closes() -> None:
+    """Keep SQLAlchemy's connection pools (Dagster's storage) from printing a traceback for a Ctrl-C."""
+    for name in SQLALCHEMY_POOL_LOGGERS:
+        pool_logger = logging.getLogger(name)
+        if not any(isinstance(f, _InterruptedCloseFilter) for f in pool_logger.filters):
+            pool_logger.addFilter(_InterruptedCloseFilter())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(postgresql://user:password@host:port/db; default $DUBAN_DAGSTER_STORAGE, else SQLite in DAGSTER_HOME)")
     dev_cmd.add_argument("args", nargs=argparse.REMAINDER, help="after --: passed on to dagster dev")
     args = parser.parse_args(argv)
+    quiet_interrupted_closes()
     try:
         return _run(args, serve_cmd, sql_cmd)
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import signal
 import subprocess
@@ -9,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool, QueuePool
 
+from pipelines.cli import quiet_interrupted_closes
 from tests.conftest import DUBAN, SEED, run_build
 from tests.test_operator import duban_env, write_corpus
 
@@ -72,3 +76,21 @@ def test_ctrl_c_during_a_build_says_so_in_one_line_and_the_next_build_completes(
     again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "300 reports" in again.stdout or "already in the warehouse" in again.stdout
+
+
+@pytest.mark.parametrize("pool", [QueuePool, NullPool])
+def test_a_ctrl_c_inside_a_pooled_close_is_not_logged_as_a_traceback_but_still_raised(tmp_path: Path, caplog, pool) -> None:
+    """Dagster's storages close SQLite connections through SQLAlchemy pools; duban's one line reports the interrupt."""
+    quiet_interrupted_closes()
+    engine = create_engine(f"sqlite:///{tmp_path / 'runs.db'}", poolclass=pool)
+
+    def close_interrupted(connection) -> None:
+        raise KeyboardInterrupt
+
+    engine.dialect.do_close = close_interrupted
+    with caplog.at_level(logging.DEBUG, logger="sqlalchemy.pool"), pytest.raises(KeyboardInterrupt):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    assert "Closing connection" in caplog.text  # the pool's log is on: only the interrupted close is left out
+    assert "Exception closing connection" not in caplog.text and "Traceback" not in caplog.text

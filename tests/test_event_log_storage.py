@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
 from assets.event_log_storage import OPEN_ENGINES, PooledSqliteEventLogStorage
@@ -107,3 +110,25 @@ def test_dagsters_run_log_watcher_sees_each_event_as_it_is_stored(tmp_path: Path
     finally:
         reader.dispose()
         writer.dispose()
+
+
+def test_ctrl_c_while_an_engine_closes_waits_for_the_close_and_logs_no_traceback(tmp_path: Path, caplog) -> None:
+    """An interrupt that arrives while a connection closes is raised once the engines are closed, not inside SQLAlchemy."""
+    storage = PooledSqliteEventLogStorage.from_config_value(None, {"base_dir": str(tmp_path / "history" / "runs")})
+    closed: list[str] = []
+    for shard in ("run-a", "run-b"):
+        with storage.run_connection(shard) as conn:
+            conn.exec_driver_sql("SELECT 1")
+        dialect = storage._engines[shard].dialect
+
+        def close_interrupted(connection, shard=shard, close=dialect.do_close) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of the close
+            close(connection)
+            closed.append(shard)
+
+        dialect.do_close = close_interrupted
+    with caplog.at_level(logging.DEBUG, logger="sqlalchemy.pool"), pytest.raises(KeyboardInterrupt):
+        storage.dispose()
+    assert set(closed) == {"run-a", "run-b"} and not storage._engines  # every pooled connection of both was closed
+    assert "Exception closing connection" not in caplog.text
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
