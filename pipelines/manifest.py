@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipelines.atomic import write_text_atomic
+from pipelines.atomic import flush_all, write_text_atomic
 from pipelines.errors import DubanError, UnreadableFile
 from pipelines.parallel import map_chunks
 from pipelines.raw_files import NOT_REGULAR, list_raw_dir, name_problem, storable_name, unreadable_reason
@@ -75,6 +75,8 @@ def identify_files(tasks: list[tuple[str, str, str | None]]) -> list[tuple[str, 
         if staging_root:
             StagingArea(Path(staging_root)).write_raw(report)
         out.append((name, FileState(stat.st_mtime_ns, stat.st_size, report.sha256, report.period.key, None)))
+    if staging_root and out:
+        flush_all()  # the chunk's staged grids, in one flush
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.atomic import replacing, write_text_atomic
+from pipelines.atomic import flush_all, replacing, write_text_atomic
 from pipelines.errors import UnreadableFile
 from pipelines.frames import keyed_concat
 from pipelines.periods import Period
@@ -32,12 +32,18 @@ def raw_key(sha256: str, source_file: str) -> str:
     return f"{sha256[:32]}-{place}"
 
 
+# Staged files are renamed into place whole but not synced one by one: a chunk's files are flushed together
+# (flush_all), and a reader takes a damaged or missing staged file for one never staged, so a power cut costs
+# only work done again. The one order that matters, a batch's rows on disk before the markers naming them,
+# has its own flush (write_processed).
+
+
 def _write_json(path: Path, value: object) -> None:
-    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1))
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1), durable=False)
 
 
 def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    with replacing(path) as tmp:
+    with replacing(path, durable=False) as tmp:
         frame.write_parquet(tmp)
 
 
@@ -142,6 +148,7 @@ class StagingArea:
             staged_keys = pl.Series("staged_key", [key for key, _ in done], dtype=pl.String)
             for path, part in ((accepted_path, "accepted"), (quarantine_path, "quarantine")):
                 _write_parquet(path, keyed_concat([getattr(r, part) for _, r in done], staged_keys))
+            flush_all()  # a marker that names the batch must never reach the disk before its rows
         for key, result in zip(keys, results):
             self._dir(key)
             if isinstance(result, FailedReport):
@@ -243,6 +250,8 @@ def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str,
             out.append((report.period.key, staging.write_raw(report), report.grid.height, None))
         else:
             out.append((report.period.key, None, 0, None))
+    if any(key for _, key, _, _ in out):
+        flush_all()  # the chunk's staged grids, in one flush
     return out
 
 
@@ -259,4 +268,5 @@ def process_staged(tasks: list[tuple[str, str]]) -> list[str]:
     keys = [key for _, key in tasks]
     results = process_reports([staging.read_raw(key) for key in keys])
     staging.write_processed(keys, results)
+    flush_all()  # the markers, in one flush
     return ["failed" if isinstance(r, FailedReport) else "ok" for r in results]
