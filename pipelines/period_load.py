@@ -95,18 +95,31 @@ def _staged(items: list[Item]) -> tuple[list[ProcessedReport], TableRows | None,
     return batch, staged, invalid
 
 
-def _same_derivation(items: list[Item], held: dict[str, tuple]) -> bool:
-    """Whether this code derives exactly what the warehouse holds for these files (rows, refusals and reasons)."""
+def _derived_as_held(item: Item, held: tuple, hashes: dict[str, str], refused: dict[str, str]) -> bool:
+    """Whether this code derives for one file what the warehouse holds for it (its rows' hash, or its refusal)."""
+    _, _, status, error, _, derived = held
+    if isinstance(item, FailedReport):
+        return (status, error) == ("failed", item.error)
+    source_file = item.report.source_file
+    if source_file in refused:
+        return (status, error) == ("failed", refused[source_file])
+    return status != "failed" and derived is not None and derived == hashes.get(source_file)
+
+
+def _same_derivations(groups: dict[str | None, list[Item]], loaded: dict, publishers: list) -> set:
+    """The publishers among these whose rows and refusals this code derives exactly as the warehouse holds them.
+
+    All their reports are derived and validated as one batch (a report's rows and hash do not depend on the
+    others in its batch), so re-deriving a whole warehouse costs one validation per period, not per publisher.
+    """
+    items = [item for publisher in publishers for item in groups[publisher]]
     batch, staged, invalid = _staged(items)
     hashes = dict(staged.reports.select("source_file", "derived_sha256").iter_rows()) if staged is not None else {}
-    for idx, item in enumerate(batch):
-        _, _, status, error, _, derived = held[item.report.source_file]
-        if idx in invalid:
-            if (status, error) != ("failed", invalid[idx]):
-                return False
-        elif status == "failed" or derived is None or derived != hashes.get(item.report.source_file):
-            return False
-    return all(held[item.source_file][2:4] == ("failed", item.error) for item in items if isinstance(item, FailedReport))
+    refused = {batch[idx].report.source_file: reason for idx, reason in invalid.items()}
+    return {
+        publisher for publisher in publishers
+        if all(_derived_as_held(item, loaded[publisher][_identity(item)[0]], hashes, refused) for item in groups[publisher])
+    }
 
 
 def _fingerprint(items: list[Item]) -> Fingerprint:
@@ -172,17 +185,17 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     if scoped:
         loaded = {publisher: held for publisher, held in loaded.items() if publisher in groups}
     version = pipeline_version()
-    changed, rederived, current = [], set(), []
+    changed, stale = [], []
     for publisher in sorted(set(groups) | set(loaded), key=lambda p: (p is None, p or "")):
         held = loaded.get(publisher, {})
         if _fingerprint(groups.get(publisher, [])) != _files(held):
             changed.append(publisher)
         elif any(row[4] != version for row in held.values()):
-            if _same_derivation(groups[publisher], held):
-                current.append(publisher)  # this code derives the same rows: only the version is noted
-            else:
-                changed.append(publisher)
-                rederived.add(publisher)
+            stale.append(publisher)  # same files, derived by other code
+    same = _same_derivations(groups, loaded, stale) if stale else set()
+    current = [p for p in stale if p in same]  # this code derives the same rows: only the version is noted
+    rederived = {p for p in stale if p not in same}
+    changed = sorted([*changed, *rederived], key=lambda p: (p is None, p or ""))
     result = PeriodLoad()
     for publisher, group in groups.items():
         if publisher not in changed:

@@ -269,3 +269,41 @@ def test_a_run_that_fails_before_loading_claims_no_report_and_names_the_mismatch
     assert "duban: 0 reports, 0 records read" in run.stdout
     assert "progress_chars" in run.stdout + run.stderr and "declared type" in run.stdout + run.stderr
     assert warehouse.read_bytes() == before
+
+
+def test_re_deriving_a_period_validates_its_reports_once_not_publisher_by_publisher(tmp_path: Path, monkeypatch) -> None:
+    """Other code, same rows: every publisher of the period stays as it is and only the version is noted, after one
+    derivation of the period's reports together (re-deriving a whole warehouse cost one per publisher and period)."""
+    import duckdb
+
+    import pipelines.period_load as period_load
+    from pipelines.process import process_reports
+    from pipelines.reports import read_report
+
+    raw, warehouse, home = tmp_path / "raw", tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    raw.mkdir()
+    for name, publisher in (("jia-2021-Q1.txt", "甲市人民政府"), ("yi-2021-Q1.txt", "乙市人民政府"), ("bing-2021-Q1.txt", "丙市人民政府")):
+        _report(raw, name, publisher, ["是", "否", "是"])
+    assert run_build(raw, warehouse, home).returncode == 0
+    items = process_reports([read_report(p, raw, p.read_bytes()) for p in sorted(raw.iterdir())])
+    derivations: list[int] = []
+    rows_for_tables = period_load.rows_for_tables
+    monkeypatch.setattr(period_load, "rows_for_tables", lambda batch: derivations.append(len(batch)) or rows_for_tables(batch))
+    con = duckdb.connect(str(warehouse))
+    try:
+        facts_before = con.execute("SELECT * FROM fact_target_progress ORDER BY ALL").fetchall()
+        con.execute("UPDATE dim_report SET pipeline_version = 'other code'")
+        result = period_load.load_period(con, "2021Q1", items)
+        assert derivations == [3]
+        assert result.outcomes == {"bing-2021-Q1.txt": "unchanged", "jia-2021-Q1.txt": "unchanged", "yi-2021-Q1.txt": "unchanged"}
+        assert con.execute("SELECT DISTINCT pipeline_version FROM dim_report").fetchall() == [(period_load.pipeline_version(),)]
+        assert con.execute("SELECT * FROM fact_target_progress ORDER BY ALL").fetchall() == facts_before
+        # one publisher's stored rows differ from what this code derives: that publisher alone is re-derived
+        con.execute("UPDATE dim_report SET pipeline_version = 'other code', derived_sha256 = 'x' WHERE source_file = 'yi-2021-Q1.txt'")
+        derivations.clear()
+        result = period_load.load_period(con, "2021Q1", items)
+        assert result.outcomes == {"bing-2021-Q1.txt": "unchanged", "jia-2021-Q1.txt": "unchanged", "yi-2021-Q1.txt": "re-derived"}
+        assert derivations == [1, 1]  # the check (the one stale publisher), then its load
+        assert con.execute("SELECT count(*) FROM fact_target_progress").fetchone()[0] == len(facts_before)
+    finally:
+        con.close()
