@@ -7,14 +7,14 @@ import hashlib
 import json
 import zlib
 from stat import S_ISREG
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from pipelines.atomic import flush_all, write_text_atomic
 from pipelines.errors import DubanError, UnreadableFile
 from pipelines.parallel import map_chunks
-from pipelines.raw_files import NOT_REGULAR, list_raw_dir, name_problem, storable_name, unreadable_reason
+from pipelines.raw_files import NOT_REGULAR, name_problem, raw_entries, storable_name, unreadable_reason
 from pipelines.reports import read_report
 
 
@@ -60,6 +60,7 @@ def identify_files(tasks: list[tuple[str, str, str | None]]) -> list[tuple[str, 
     from pipelines.staging import StagingArea
 
     out = []
+    staged = False
     for root, name, staging_root in tasks:
         path = Path(root) / name
         try:
@@ -74,8 +75,9 @@ def identify_files(tasks: list[tuple[str, str, str | None]]) -> list[tuple[str, 
             continue
         if staging_root:
             StagingArea(Path(staging_root)).write_raw(report)
+            staged = True
         out.append((name, FileState(stat.st_mtime_ns, stat.st_size, report.sha256, report.period.key, None)))
-    if staging_root and out:
+    if staged:
         flush_all()  # the chunk's staged grids, in one flush
     return out
 
@@ -103,10 +105,10 @@ def scan_raw(
     states: dict[str, FileState] = {}
     changes = Changes()
     to_read: list[str] = []
-    candidates, junk = list_raw_dir(root)
-    changes.skipped = [storable_name(p.relative_to(root).as_posix()) for p in junk]
-    for path in candidates:
-        name = path.relative_to(root).as_posix()
+    candidates, junk = raw_entries(root)
+    changes.skipped = [storable_name(entry.name) for entry in junk]
+    for entry in candidates:
+        name = entry.name
         if problem := name_problem(name):
             name = storable_name(name)
             states[name] = _refused(problem)
@@ -114,14 +116,16 @@ def scan_raw(
                 changes.added.append(name)
             continue
         try:
-            stat = path.stat()
+            if isinstance(entry.stat, OSError):
+                raise entry.stat
+            stat = entry.stat
             if not S_ISREG(stat.st_mode):
                 raise UnreadableFile(name, NOT_REGULAR)
             before = previous.get(name)
             if before and before.sha256 and (before.mtime_ns, before.size) == (stat.st_mtime_ns, stat.st_size):
                 states[name] = before
                 continue
-            if before and before.sha256 and before.sha256 == _sha256(path):
+            if before and before.sha256 and before.sha256 == _sha256(entry.path):
                 states[name] = FileState(stat.st_mtime_ns, stat.st_size, before.sha256, before.period_key, before.error)
                 continue
         except (OSError, UnreadableFile) as error:
@@ -144,8 +148,8 @@ def scan_raw(
 
 def encode_states(states: dict[str, FileState]) -> str:
     """A compact cursor string for the whole state (zlib-compressed JSON)."""
-    raw = json.dumps({name: asdict(state) for name, state in states.items()}, ensure_ascii=False)
-    return base64.b64encode(zlib.compress(raw.encode("utf-8"), 9)).decode("ascii")
+    raw = json.dumps({name: vars(state) for name, state in states.items()}, ensure_ascii=False)
+    return base64.b64encode(zlib.compress(raw.encode("utf-8"), 6)).decode("ascii")
 
 
 def decode_states(cursor: str | None) -> dict[str, FileState]:

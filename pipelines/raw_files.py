@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import BadFileName, UnreadableFile
@@ -17,9 +19,12 @@ IGNORED_NAMES = {".gitkeep", "README.md"}
 NOT_REGULAR = "the entry is not a regular file (a pipe, socket or device); remove it from the raw directory"
 
 
+_JUNK = re.compile("|".join(fnmatch.translate(pattern.lower()) for pattern in JUNK_PATTERNS))
+
+
 def is_junk(name: str) -> bool:
     """Whether a file name matches one of JUNK_PATTERNS."""
-    return any(fnmatch.fnmatchcase(name.lower(), pattern.lower()) for pattern in JUNK_PATTERNS)
+    return _JUNK.match(name.lower()) is not None
 
 
 def storable_name(text: str) -> str:
@@ -34,31 +39,66 @@ def name_problem(relative: str) -> str | None:
     return None
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+@dataclass(frozen=True)
+class RawEntry:
+    """A file under the raw directory: its name relative to it (with /), its stat or why it has none, and the folder."""
+
+    name: str
+    stat: os.stat_result | OSError
+    raw_dir: Path
+
+    @property
+    def path(self) -> Path:
+        return self.raw_dir / self.name  # made on demand: a Path per file costs more than listing it
 
 
-def list_raw_dir(raw_dir: Path) -> tuple[list[Path], list[Path]]:
+def raw_entries(raw_dir: Path) -> tuple[list[RawEntry], list[RawEntry]]:
     """(candidate reports, junk files) under raw_dir, subfolders included, hidden ones left out.
 
     A candidate is any entry that is not a folder — broken links and pipes included, so that
-    reading them fails by name rather than passing unnoticed. Candidates come oldest first.
+    reading them fails by name rather than passing unnoticed. Candidates come oldest first (by the
+    modification time of what a link points to). Linked folders are neither read nor descended into.
+    A folder that cannot be listed is a candidate too (reading it fails with the reason). One scandir
+    per folder and one stat per file: thousands of files are listed in milliseconds.
     """
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"raw directory {raw_dir} does not exist; create it or pass --raw DIR")
     files, junk = [], []
-    for path in raw_dir.rglob("*"):
-        parts = path.relative_to(raw_dir).parts
-        if path.is_dir() or any(part.startswith(".") for part in parts[:-1]) or path.name in IGNORED_NAMES:
+    folders = [(raw_dir, "")]
+    while folders:
+        folder, prefix = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                listed = list(listing)
+        except OSError as error:  # a folder that cannot be listed is refused by name, never passed over
+            files.append(RawEntry(prefix.rstrip("/") or ".", error, raw_dir))
             continue
-        if is_junk(path.name):
-            junk.append(path)
-        elif not path.name.startswith("."):
-            files.append(path)
-    return sorted(files, key=lambda p: (_mtime(p), p.as_posix())), sorted(junk)
+        for entry in listed:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.name.startswith(".") and not entry.is_symlink():
+                    folders.append((entry.path, f"{prefix}{entry.name}/"))
+                continue
+            if entry.name in IGNORED_NAMES or (entry.name.startswith(".") and not is_junk(entry.name)):
+                continue
+            try:
+                status: os.stat_result | OSError = entry.stat()
+            except OSError as error:
+                status = error
+            found = RawEntry(prefix + entry.name, status, raw_dir)
+            (junk if is_junk(entry.name) else files).append(found)
+    files.sort(key=lambda e: (e.stat.st_mtime if isinstance(e.stat, os.stat_result) else 0.0, e.name))
+    junk.sort(key=lambda e: e.name.split("/"))
+    return files, junk
+
+
+def list_raw_dir(raw_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(candidate reports, junk files) under raw_dir as paths, as raw_entries finds and orders them."""
+    files, junk = raw_entries(raw_dir)
+    return [e.path for e in files], [e.path for e in junk]
 
 
 def read_raw_bytes(path: Path, raw_dir: Path) -> bytes:

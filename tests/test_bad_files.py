@@ -253,3 +253,38 @@ def test_a_huge_line_is_quoted_short_in_the_refusal(raw_dir: Path) -> None:
     (error,) = run.query("SELECT error FROM dim_report WHERE status = 'failed'")[0] or [None]
     assert error and "the closest row" in error and len(error) < 1000, (error or "")[:300]
     assert len(run.stdout) < 20_000 and len(run.stderr) < 20_000
+
+
+def test_a_subfolder_that_cannot_be_listed_is_refused_by_name(raw_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process: a folder the scan may not list is a refusal under its name, not a folder passed over in silence."""
+    (raw_dir / "2021").mkdir()
+    (raw_dir / "2021" / "other-2021-Q2.txt").write_bytes(other_report("丁二市人民政府"))
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path).name == "2021":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    states, changes = scan_raw(raw_dir, {})
+    assert states["2021"].error == UNREADABLE.format("Permission denied")
+    assert states[SEED.name].period_key == "2021Q1"
+    assert sorted(changes.added) == ["2021", SEED.name]
+
+
+def test_the_listing_skips_hidden_ignored_and_linked_folders_and_orders_files_oldest_first(tmp_path: Path) -> None:
+    from pipelines.raw_files import list_raw_dir
+
+    raw = tmp_path / "raw"
+    for name, mtime in (("b/late.txt", 300), ("a/early.txt", 100), ("mid.txt", 200), (".hidden/x.txt", 50),
+                        ("a/.dotfile", 60), ("README.md", 70), ("a/Thumbs.db", 80), (".DS_Store", 90)):
+        path = raw / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+        os.utime(path, (mtime, mtime))
+    (raw / "linked").symlink_to(raw / "a", target_is_directory=True)
+    (raw / "dangling.txt").symlink_to(raw / "nowhere.txt")
+    files, junk = list_raw_dir(raw)
+    assert [p.relative_to(raw).as_posix() for p in files] == ["dangling.txt", "a/early.txt", "mid.txt", "b/late.txt"]
+    assert [p.relative_to(raw).as_posix() for p in junk] == [".DS_Store", "a/Thumbs.db"]

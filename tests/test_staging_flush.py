@@ -73,3 +73,10 @@ def test_the_scan_stages_what_it_reads_with_one_flush(tmp_path: Path, monkeypatc
     states = identify_files([(str(tmp_path / "raw"), name, str(root)) for name in names])
     assert [state.period_key for _, state in states] == ["2021Q1", "2021Q2", "2021Q3", "2021Q4"]
     assert synced == [] and flushed == [4]
+
+
+def test_an_empty_chunk_reads_and_flushes_nothing(tmp_path: Path, monkeypatch) -> None:
+    """The sensor's scan of an unchanged folder hands the reader no file at all."""
+    synced, flushed = _watch_syncs(monkeypatch, manifest_module, tmp_path)
+    assert identify_files([]) == [] and stage_files([]) == []
+    assert synced == [] and flushed == []
