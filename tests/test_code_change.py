@@ -232,6 +232,23 @@ def test_the_fingerprints_follow_what_a_change_touches(tmp_path: Path) -> None:
     checked = _fingerprints(code)
     assert checked[0] != queried[0] and checked[1:] == queried[1:]  # a staged check is no part of the DDL
 
+    _edit(code / "schemas" / "tables" / "dim_leader.toml", "min_length = 2", "min_length = 1")
+    assert _fingerprints(code) == queried  # the version kept for the edited sources is not taken for others
+
+
+def test_the_kept_pipeline_version_is_taken_only_for_the_sources_it_was_worked_out_from(tmp_path: Path) -> None:
+    code = _code_copy(tmp_path)
+    version = _fingerprints(code)[0]
+    kept = code / "pipelines" / "__pycache__" / "pipeline_version.txt"
+    sources, kept_version = kept.read_text(encoding="ascii").split()
+    assert kept_version == version
+    kept.write_text(f"{sources} 0123456789abcdef\n", encoding="ascii")
+    assert _fingerprints(code)[0] == "0123456789abcdef"  # same sources: the kept version is used, nothing parsed
+    _edit(code / "pipelines" / "cli.py", '"""The `duban` command line', '"""The duban command line')
+    assert _fingerprints(code)[0] == version  # any source changed: worked out again (the CLI is no data module)
+    kept.write_text("damaged", encoding="ascii")
+    assert _fingerprints(code)[0] == version
+
 
 def test_a_status_word_under_two_statuses_stops_the_build_with_one_line(tmp_path: Path) -> None:
     raw, warehouse, home, code = _built_then_copied(tmp_path, ["是", "否"])
