@@ -127,8 +127,12 @@ def test_ctrl_c_while_an_engine_closes_waits_for_the_close_and_logs_no_traceback
             closed.append(shard)
 
         dialect.do_close = close_interrupted
-    with caplog.at_level(logging.DEBUG, logger="sqlalchemy.pool"), pytest.raises(KeyboardInterrupt):
-        storage.dispose()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in `duban build` (tests before may differ)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="sqlalchemy.pool"), pytest.raises(KeyboardInterrupt):
+            storage.dispose()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert set(closed) == {"run-a", "run-b"} and not storage._engines  # every pooled connection of both was closed
     assert "Exception closing connection" not in caplog.text
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
