@@ -8,6 +8,7 @@ from pathlib import Path
 from pipelines.manifest import scan_raw
 from pipelines.period_load import load_period
 from pipelines.plan import periods_to_build
+from pipelines.prefetch import read_ahead
 from pipelines.staging import process_staged, stage_files
 from pipelines.targets import Target, target_for
 
@@ -39,8 +40,8 @@ def build_locally(raw_dir: Path, published: Path | str | Target, everything: boo
     def load(con) -> None:
         result.outcomes.clear()
         result.failures.clear()  # a lake runs this again after a conflict
-        for period in plan:
-            done = load_period(con, period, staging.read_processed(staging.read_period(period)), target.scoped())
+        for period, items in read_ahead(plan, lambda p: staging.read_processed(staging.read_period(p))):
+            done = load_period(con, period, items, target.scoped())
             result.outcomes[period] = done.outcomes
             result.failures[period] = done.failures
 
