@@ -47,18 +47,27 @@ def discover_report_files(raw_dir: Path) -> list[Path]:
     return list_raw_dir(raw_dir)[0]
 
 
+# What polars' str.strip_chars() strips: Unicode White_Space (Python's str.strip() also strips \x1c–\x1f).
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+TITLE_LINES = 12  # non-empty lines looked at for the title
+
+
 def title_candidates(grid: pl.DataFrame) -> list[str]:
-    """Lines above the table that hold one text (a merged title repeats it): the title is among them."""
-    lines = grid.select(
-        distinct=pl.col("cells").list.eval(
-            pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")
-        ).list.unique(maintain_order=True)
-    ).filter(pl.col("distinct").list.len() > 0)
-    candidates = []
-    for values in lines["distinct"].head(12).to_list():
-        if len(values) > 1:
-            break
-        candidates.append(values[0].lstrip("#").strip())
+    """Lines above the table that hold one text (a merged title repeats it): the title is among them.
+
+    Only the first lines are looked at, in Python: the table below can be thousands of lines.
+    """
+    candidates: list[str] = []
+    seen = 0
+    for start in range(0, grid.height, 256):
+        for cells in grid.get_column("cells").slice(start, 256).to_list():
+            distinct = list(dict.fromkeys(t for c in cells or () if c is not None and (t := c.strip(WHITE_SPACE))))
+            if not distinct:
+                continue
+            if len(distinct) > 1 or seen == TITLE_LINES:
+                return [c for c in candidates if c]
+            seen += 1
+            candidates.append(distinct[0].lstrip("#").strip())
     return [c for c in candidates if c]
 
 
