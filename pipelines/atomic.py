@@ -23,8 +23,8 @@ def replacing(path: Path, durable: bool = True) -> Iterator[Path]:
     """A temporary path to write; on success it is synced and renamed over path, on failure removed.
 
     The temporary name holds the process id and a random suffix, so concurrent writers never share it.
-    durable=False leaves the sync to the caller (files written in bulk are flushed once with flush_all):
-    a killed process still leaves the old file or the new one, only a power cut before the flush may not.
+    durable=False skips the sync (for caches whose readers take a damaged file for a missing one): a killed
+    process still leaves the old file or the new one; only a power cut may leave the new one empty or short.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
@@ -46,7 +46,3 @@ def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
     """Replace path's content with text (UTF-8) in one step."""
     write_bytes_atomic(path, text.encode("utf-8"), durable)
 
-
-def flush_all() -> None:
-    """Flush every file written so far to disk: one sync for many files written with durable=False."""
-    os.sync()

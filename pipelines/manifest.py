@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipelines.atomic import flush_all, write_text_atomic
+from pipelines.atomic import write_text_atomic
 from pipelines.errors import DubanError, UnreadableFile
 from pipelines.parallel import map_chunks
 from pipelines.raw_files import NOT_REGULAR, name_problem, raw_entries, storable_name, unreadable_reason
@@ -60,7 +60,6 @@ def identify_files(tasks: list[tuple[str, str, str | None]]) -> list[tuple[str, 
     from pipelines.staging import StagingArea
 
     out = []
-    staged = False
     for root, name, staging_root in tasks:
         path = Path(root) / name
         try:
@@ -75,10 +74,7 @@ def identify_files(tasks: list[tuple[str, str, str | None]]) -> list[tuple[str, 
             continue
         if staging_root:
             StagingArea(Path(staging_root)).write_raw(report)
-            staged = True
         out.append((name, FileState(stat.st_mtime_ns, stat.st_size, report.sha256, report.period.key, None)))
-    if staged:
-        flush_all()  # the chunk's staged grids, in one flush
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.atomic import flush_all, replacing, write_text_atomic
+from pipelines.atomic import replacing, write_text_atomic
 from pipelines.errors import UnreadableFile
 from pipelines.frames import keyed_concat
 from pipelines.periods import Period
@@ -32,10 +32,11 @@ def raw_key(sha256: str, source_file: str) -> str:
     return f"{sha256[:32]}-{place}"
 
 
-# Staged files are renamed into place whole but not synced one by one: a chunk's files are flushed together
-# (flush_all), and a reader takes a damaged or missing staged file for one never staged, so a power cut costs
-# only work done again. The one order that matters, a batch's rows on disk before the markers naming them,
-# has its own flush (write_processed).
+# Staged files are renamed into place whole but never synced: the staging area is a cache that a build
+# fills again. After a power cut a file may be empty or cut short; every reader takes a file it cannot
+# read (a JSON that does not parse, a Parquet file whose footer is not whole) for one never staged, so
+# the cut costs only work done again. Syncing each file cost as much as writing it, and a sync of the
+# whole system (os.sync) waits for every other program's writes too.
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -58,6 +59,7 @@ class StagingArea:
     def __init__(self, root: Path, scope: str = ""):
         self.root = root
         self.periods = root / "periods" / scope if scope else root / "periods"
+        self._batches_checked: dict[tuple, bool] = {}
 
     def _dir(self, key: str) -> Path:
         path = self.root / "reports" / key
@@ -128,9 +130,27 @@ class StagingArea:
         counts as absent (the report is processed again)."""
         try:
             meta = json.loads(self._processed_marker(key).read_text(encoding="utf-8"))
-            return bool(meta["failed"]) or all(path.is_file() for path in self._batch_files(meta["batch"]))
+            return bool(meta["failed"]) or self._readable_batch(meta["batch"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
+
+    def _readable_batch(self, batch: str) -> bool:
+        """Whether both files of a batch are whole Parquet files (their footers read); read once per batch and version of its files."""
+        try:
+            files = self._batch_files(batch)
+            seen = tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in map(os.stat, files))
+        except OSError:
+            return False
+        known = self._batches_checked.get((batch, seen))
+        if known is None:
+            try:
+                for path in files:
+                    pl.read_parquet_schema(path)
+                known = True
+            except (OSError, pl.exceptions.PolarsError):
+                known = False
+            self._batches_checked[(batch, seen)] = known
+        return known
 
     def _batch_files(self, batch: str) -> tuple[Path, Path]:
         """The accepted and quarantined rows of the reports processed together as one batch."""
@@ -148,7 +168,6 @@ class StagingArea:
             staged_keys = pl.Series("staged_key", [key for key, _ in done], dtype=pl.String)
             for path, part in ((accepted_path, "accepted"), (quarantine_path, "quarantine")):
                 _write_parquet(path, keyed_concat([getattr(r, part) for _, r in done], staged_keys))
-            flush_all()  # a marker that names the batch must never reach the disk before its rows
         for key, result in zip(keys, results):
             self._dir(key)
             if isinstance(result, FailedReport):
@@ -250,8 +269,6 @@ def stage_files(tasks: list[tuple[str, str, str, list[str]]]) -> list[tuple[str,
             out.append((report.period.key, staging.write_raw(report), report.grid.height, None))
         else:
             out.append((report.period.key, None, 0, None))
-    if any(key for _, key, _, _ in out):
-        flush_all()  # the chunk's staged grids, in one flush
     return out
 
 
@@ -268,5 +285,4 @@ def process_staged(tasks: list[tuple[str, str]]) -> list[str]:
     keys = [key for _, key in tasks]
     results = process_reports([staging.read_raw(key) for key in keys])
     staging.write_processed(keys, results)
-    flush_all()  # the markers, in one flush
     return ["failed" if isinstance(r, FailedReport) else "ok" for r in results]
