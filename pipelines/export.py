@@ -78,18 +78,22 @@ def _remove_old_versions(versions: Path, current: Path, grace_seconds: float) ->
             shutil.rmtree(version, ignore_errors=True)
 
 
+PERIODS_ONE_BY_ONE = 8  # up to this many periods, each is selected on its own
+
+
 def _rows_of(name: str, columns: set[str], periods: list[str], year_of: dict[str, int]) -> str:
     """The query for a table's or view's rows of these periods (and their plan years).
 
-    For a few periods, one SELECT each: a filter `period_key = '2025Q1'` reaches into a view's grouped
-    subqueries (DuckDB carries an equality across the join), `period_key IN (…)` does not, and made
-    v_progress aggregate every department link of the warehouse to export one quarter (1.7 s against
-    10 ms). For every period, one SELECT with the lists. plan_year partitions the views' windows, so it
-    is given too. Period keys and years come from dim_period.
+    Up to PERIODS_ONE_BY_ONE periods, one SELECT each: a filter `period_key = '2025Q1'` reaches into a
+    view's grouped subqueries (DuckDB carries an equality across the join), `period_key IN (…)` does
+    not, and made v_progress aggregate every department link of the warehouse to export one quarter
+    (1.7 s against 10 ms). For more, one SELECT with the lists, so a view's windows run once, not once
+    per period. plan_year partitions the views' windows, so it is given too. Period keys and years come
+    from dim_period.
     """
     select = f"SELECT * FROM {_quoted(name)}"
     years = sorted({int(year_of[p]) for p in periods})
-    if len(periods) == len(year_of):  # everything: one pass, whatever the filter
+    if len(periods) > PERIODS_ONE_BY_ONE:  # many periods: one pass over the view beats one per period
         period_list = ", ".join(_text_literal(p) for p in periods) or "NULL"
         year_list = ", ".join(map(str, years)) or "NULL"
         if "period_key" in columns:

@@ -107,7 +107,12 @@ def read_raw_bytes(path: Path, raw_dir: Path) -> bytes:
     if problem := name_problem(path.relative_to(raw_dir).as_posix()):
         raise BadFileName(shown, problem)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):  # a folder raw_entries could not list: say why, as the scan does
+            with os.scandir(path):
+                pass
+            raise UnreadableFile(shown, "the folder could not be listed when the raw directory was read; run the build again")
+        if not stat.S_ISREG(mode):
             raise UnreadableFile(shown, NOT_REGULAR)
         return path.read_bytes()
     except OSError as error:

@@ -32,19 +32,20 @@ def raw_key(sha256: str, source_file: str) -> str:
     return f"{sha256[:32]}-{place}"
 
 
-# Staged files are renamed into place whole but never synced: the staging area is a cache that a build
-# fills again. After a power cut a file may be empty or cut short; every reader takes a file it cannot
-# read (a JSON that does not parse, a Parquet file whose footer is not whole) for one never staged, so
-# the cut costs only work done again. Syncing each file cost as much as writing it, and a sync of the
-# whole system (os.sync) waits for every other program's writes too.
+# Staged files are renamed into place whole, and most are never synced: the staging area is a cache that a
+# build fills again. After a power cut such a file may be empty or cut short; its reader takes a file it
+# cannot read (a JSON that does not parse, a Parquet file whose footer is not whole) for one never staged,
+# so the cut costs only work done again. Syncing each report's files cost as much as writing them. The
+# files a report's marker relies on, its batch's rows (two per chunk of reports), and a period's list of
+# reports are synced: a damaged page there would fail every later build instead of being read again.
 
 
-def _write_json(path: Path, value: object) -> None:
-    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1), durable=False)
+def _write_json(path: Path, value: object, durable: bool = False) -> None:
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1), durable=durable)
 
 
-def _write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    with replacing(path, durable=False) as tmp:
+def _write_parquet(path: Path, frame: pl.DataFrame, durable: bool = False) -> None:
+    with replacing(path, durable=durable) as tmp:
         frame.write_parquet(tmp)
 
 
@@ -167,7 +168,7 @@ class StagingArea:
             accepted_path.parent.mkdir(parents=True, exist_ok=True)
             staged_keys = pl.Series("staged_key", [key for key, _ in done], dtype=pl.String)
             for path, part in ((accepted_path, "accepted"), (quarantine_path, "quarantine")):
-                _write_parquet(path, keyed_concat([getattr(r, part) for _, r in done], staged_keys))
+                _write_parquet(path, keyed_concat([getattr(r, part) for _, r in done], staged_keys), durable=True)
         for key, result in zip(keys, results):
             self._dir(key)
             if isinstance(result, FailedReport):
@@ -224,7 +225,7 @@ class StagingArea:
     def write_period(self, period_key: str, keys: list[str]) -> None:
         """The reports of a period, in load order (oldest file first)."""
         self.periods.mkdir(parents=True, exist_ok=True)
-        _write_json(self.periods / f"{period_key}.json", keys)
+        _write_json(self.periods / f"{period_key}.json", keys, durable=True)
 
     def read_period(self, period_key: str) -> list[str]:
         path = self.periods / f"{period_key}.json"

@@ -131,11 +131,16 @@ def _failing_reports(model: pa.DataFrameSchema, frame: pl.DataFrame) -> dict[int
             f"the rows the code derives do not match the contract of {model.name} ({found}); make the derivation "
             "give each contract column its declared type (e.g. .cast(pl.Int64) for BIGINT)"
         )
-    rows = frame.with_row_index("index").select(pl.col("index").cast(pl.Int32), "report_idx")
+    # the reason must not depend on the reports validated with it (the warehouse compares stored refusals with
+    # new ones): rows are counted within the report, and a failing value leaves out the batch's report index
+    rows = frame.with_row_index("index").select(
+        pl.col("index").cast(pl.Int32), "report_idx", row=pl.int_range(1, pl.len() + 1).over("report_idx")
+    )
+    value = pl.col("failure_case").cast(pl.String).str.replace_all(r'"report_idx":-?\d+,?', "")
     per_report = (
         cases.join(rows, on="index")
         .group_by("report_idx", maintain_order=True)
-        .agg(pl.format("{} {} value '{}' (row {})", "column", "check", "failure_case", "index").head(5).str.join("; "))
+        .agg(pl.format("{} {} value '{}' (row {})", "column", "check", value, "row").head(5).str.join("; "))
     )
     return {
         idx: f"rows staged for the warehouse fail {model.name}: {listed}"

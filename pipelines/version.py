@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from functools import cache
 from pathlib import Path
 
@@ -83,19 +84,23 @@ def pipeline_version() -> str:
     Working it out parses the data modules and loads the contracts (about 0.2 s); it is kept with a digest
     of every source file and taken from there while no file under pipelines/ or schemas/ changed (13 ms).
     """
-    sources = source_digest()
+    try:
+        sources = source_digest()
+    except OSError:  # a stray unreadable file: no cache, the version is worked out as before
+        return computed_pipeline_version()
     try:
         kept_sources, kept_version = VERSION_CACHE.read_text(encoding="ascii").split()
-        if kept_sources == sources:
+        if kept_sources == sources and re.fullmatch(r"[0-9a-f]{16}", kept_version):
             return kept_version
     except (OSError, ValueError):
         pass  # none kept yet, unreadable, or damaged: work it out
     version = computed_pipeline_version()
     try:
-        from pipelines.atomic import write_text_atomic
+        if source_digest() == sources:  # no file changed while it was worked out (a checkout meanwhile)
+            from pipelines.atomic import write_text_atomic
 
-        VERSION_CACHE.parent.mkdir(exist_ok=True)
-        write_text_atomic(VERSION_CACHE, f"{sources} {version}\n", durable=False)
+            VERSION_CACHE.parent.mkdir(exist_ok=True)
+            write_text_atomic(VERSION_CACHE, f"{sources} {version}\n", durable=False)
     except OSError:
         pass  # a read-only installation works it out each time
     return version

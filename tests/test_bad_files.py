@@ -150,6 +150,10 @@ def test_a_damaged_raw_manifest_counts_as_absent(raw_dir: Path, damage: str) -> 
     assert f"duban: the raw manifest {manifest} is unreadable or damaged (" in run.stdout
     assert "duban: 1 report(s) already in the warehouse and unchanged" in run.stdout
     assert load_states(manifest)[1] is None  # written whole again
+    manifest.write_bytes(b"\xff\x00not a manifest")
+    (raw_dir / SEED.name).unlink()  # an empty folder: its state equals an absent manifest's, and is written all the same
+    build(raw_dir)
+    assert load_states(manifest)[1] is None
 
 
 def test_a_failed_state_write_leaves_the_previous_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,6 +275,26 @@ def test_a_subfolder_that_cannot_be_listed_is_refused_by_name(raw_dir: Path, mon
     assert states["2021"].error == UNREADABLE.format("Permission denied")
     assert states[SEED.name].period_key == "2021Q1"
     assert sorted(changes.added) == ["2021", SEED.name]
+
+
+def test_reading_a_folder_that_could_not_be_listed_gives_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's reader (Dagster's raw_reports) gets the unlistable folder as a candidate and refuses it as the scan does."""
+    from pipelines.errors import UnreadableFile
+    from pipelines.raw_files import read_raw_bytes
+
+    folder = tmp_path / "raw" / "2021"
+    folder.mkdir(parents=True)
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(UnreadableFile) as refused:
+        read_raw_bytes(folder, tmp_path / "raw")
+    assert refused.value.reason == UNREADABLE.format("Permission denied")
 
 
 def test_the_listing_skips_hidden_ignored_and_linked_folders_and_orders_files_oldest_first(tmp_path: Path) -> None:

@@ -112,8 +112,10 @@ def test_dagsters_run_log_watcher_sees_each_event_as_it_is_stored(tmp_path: Path
         writer.dispose()
 
 
-def test_ctrl_c_while_an_engine_closes_waits_for_the_close_and_logs_no_traceback(tmp_path: Path, caplog) -> None:
+def test_ctrl_c_while_an_engine_closes_waits_for_the_close_and_logs_no_traceback(tmp_path: Path, caplog, monkeypatch) -> None:
     """An interrupt that arrives while a connection closes is raised once the engines are closed, not inside SQLAlchemy."""
+    # without the command line's log filter (another test may have installed it in this process)
+    monkeypatch.setattr(logging.getLogger("sqlalchemy.pool.impl.QueuePool"), "filters", [])
     storage = PooledSqliteEventLogStorage.from_config_value(None, {"base_dir": str(tmp_path / "history" / "runs")})
     closed: list[str] = []
     for shard in ("run-a", "run-b"):

@@ -152,3 +152,17 @@ def test_status_words_match_after_width_and_space_folding(tmp_path: Path) -> Non
     result = process(write_report(tmp_path, rows, two_up=False))
     assert result.accepted.sort("target_no")["progress_status"].to_list() == ["completed", "ahead"]
     assert result.accepted.sort("target_no")["on_schedule_text"].to_list() == ["已 完成", "超序时进度"]
+
+
+def test_a_refusal_reads_the_same_whichever_reports_are_validated_with_it(tmp_path: Path) -> None:
+    """The warehouse compares a stored refusal with a new derivation's: a row number of the batch would differ."""
+    from dataclasses import replace
+
+    from pipelines.table_rows import rows_for_tables
+
+    good = process(write_report(tmp_path, [record(1) + record(2)]))
+    bad = replace(good, accepted=pl.concat([good.accepted, good.accepted.head(1)]))
+    _, alone = rows_for_tables([bad])
+    _, after_another = rows_for_tables([good, good, bad])
+    assert alone[0] == after_another[2]
+    assert "(row 1)" in alone[0] and f"(row {good.accepted.height + 1})" in alone[0]

@@ -1,5 +1,5 @@
-"""The staging area is a cache: its files are never synced one by one, and a file a power cut left empty or cut
-short counts as never staged (the work is done again), never as an error or as rows."""
+"""The staging area is a cache: a report's files are never synced one by one, and a file a power cut left empty
+or cut short counts as never staged (the work is done again), never as an error or as rows."""
 
 from __future__ import annotations
 
@@ -45,13 +45,14 @@ def _staged_and_processed(tmp_path: Path) -> tuple[Path, list[str]]:
     return root, keys
 
 
-def test_staging_scanning_and_processing_sync_nothing(tmp_path: Path, monkeypatch) -> None:
+def test_only_a_batchs_two_files_are_synced_never_a_reports(tmp_path: Path, monkeypatch) -> None:
     syncs = _no_syncs(monkeypatch)
     names = _raw_quarters(tmp_path / "raw")
     states = identify_files([(str(tmp_path / "raw"), name, str(tmp_path / "scan")) for name in names])
     assert [state.period_key for _, state in states] == WANTED
+    assert syncs == []  # the scan stages four grids and their descriptions unsynced
     root, keys = _staged_and_processed(tmp_path / "run")
-    assert syncs == []
+    assert syncs == ["fsync", "fsync"]  # four reports processed as one batch: its accepted and quarantined rows
     assert all(StagingArea(root).has_processed(key) for key in keys)
 
 

@@ -38,7 +38,7 @@ def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[
         states, changes = scan_raw(raw_dir, previous, warehouse.work_dir / "staging", progress=progress.update)
     for name in changes.skipped:
         say(f"  skipped {printable(raw_dir / name)}: not a report (a lock, thumbnail, backup or system file)")
-    if states != previous:
+    if states != previous or warning:  # a damaged manifest is replaced even when the folder is empty
         save_states(cache, states)
     refused = [f"{printable(raw_dir / name)}: {printable(state.error)}" for name, state in sorted(states.items()) if state.error]
     return states, refused, changes.skipped, changes.removed
