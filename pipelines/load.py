@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import fields
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import duckdb
 import polars as pl
@@ -14,8 +14,10 @@ from pipelines.contracts import ddl, identifier
 from pipelines.migrate import mark_current, upgrade
 from pipelines.sql_lists import json_list
 from pipelines.version import pipeline_version
-from pipelines.table_rows import TableRows
 from pipelines.views import view_names
+
+if TYPE_CHECKING:  # rows are shaped (and checked by pandera) only where reports are loaded
+    from pipelines.table_rows import TableRows
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, lake: bool = False) -> list[str]:

@@ -7,6 +7,7 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -14,9 +15,11 @@ from pipelines.atomic import replacing, write_text_atomic
 from pipelines.errors import UnreadableFile
 from pipelines.frames import keyed_concat
 from pipelines.periods import Period
-from pipelines.process import FailedReport, ProcessedReport
 from pipelines.reports import RawReport
 from pipelines.version import pipeline_version
+
+if TYPE_CHECKING:  # the processing code (and pandera with it) is imported only where reports are processed
+    from pipelines.process import FailedReport, ProcessedReport
 
 GONE = "gone"  # stage_files: the file no longer exists
 
@@ -161,6 +164,8 @@ class StagingArea:
     def write_processed(self, keys: list[str], results: list[ProcessedReport | FailedReport]) -> None:
         """Stage the results of reports processed together: their rows in one pair of files keyed by report
         (two files per batch, not per report), then each report's marker with its counts or failure."""
+        from pipelines.process import FailedReport, ProcessedReport
+
         batch = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
         done = [(key, r) for key, r in zip(keys, results) if isinstance(r, ProcessedReport)]
         if done:
@@ -191,6 +196,8 @@ class StagingArea:
 
     def read_processed(self, keys: list[str]) -> list[ProcessedReport | FailedReport]:
         """The staged results of these reports, in order; each batch file they came from is read once."""
+        from pipelines.process import FailedReport, ProcessedReport
+
         metas = {key: self.processed_summary(key) for key in keys}
         rows: dict[str, dict[tuple[str], pl.DataFrame]] = {"accepted": {}, "quarantine": {}}
         none: dict[str, pl.DataFrame] = {}  # a report with no rows of a kind has none in its batch's file
@@ -278,7 +285,7 @@ def process_staged(tasks: list[tuple[str, str]]) -> list[str]:
 
     Each task is (staging root, report key); the reports of one call are validated together.
     """
-    from pipelines.process import process_reports
+    from pipelines.process import FailedReport, process_reports
 
     if not tasks:
         return []
