@@ -94,3 +94,33 @@ def test_a_ctrl_c_inside_a_pooled_close_is_not_logged_as_a_traceback_but_still_r
         engine.dispose()
     assert "Closing connection" in caplog.text  # the pool's log is on: only the interrupted close is left out
     assert "Exception closing connection" not in caplog.text and "Traceback" not in caplog.text
+
+
+def test_ctrl_c_inside_the_dagster_run_says_so_in_one_line_too(tmp_path: Path) -> None:
+    """Dagster catches a Ctrl-C during its run and fails the running step; duban still reports an interrupt (130)."""
+    raw = tmp_path / "corpus"
+    write_corpus(raw)
+    warehouse, home = tmp_path / "w" / "duban.duckdb", tmp_path / "home"
+    command = [str(DUBAN), "build", "--raw", str(raw), "--warehouse", str(warehouse)]
+    env = duban_env(home)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            env={**env, "DUBAN_PROGRESS_SECONDS": "0"},  # a progress line at every step of a stage
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = []
+    try:
+        for line in proc.stderr:  # until a step of the run (reshaping, in the tidy_records asset) is under way
+            seen.append(line)
+            if line.startswith("duban: reshape and validate "):
+                break
+        proc.send_signal(signal.SIGINT)
+        err = "".join(seen) + proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert any(line.startswith("duban: reshape and validate ") for line in seen), err[-2000:]
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "interrupted; nothing was half-written" in err and "Traceback" not in err, err[-3000:]
+    again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "300 reports" in again.stdout

@@ -43,6 +43,16 @@ def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[
     refused = [f"{printable(raw_dir / name)}: {printable(state.error)}" for name, state in sorted(states.items()) if state.error]
     return states, refused, changes.skipped, changes.removed
 
+def _interrupted(result) -> bool:
+    """Whether Dagster stopped the run for a Ctrl-C: it catches the signal and fails the running step instead."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            if error is not None and error.cls_name == "DagsterExecutionInterruptedError":
+                return True
+    return False
+
+
 def build(
     raw: str | None,
     warehouse: str | None,
@@ -167,6 +177,8 @@ def _build_locked(raw_dir: Path, target: Target, verbose: bool, everything: bool
             raise_on_error=False,
         )
         run_seconds = time.monotonic() - run_started
+        if not result.success and _interrupted(result):
+            raise KeyboardInterrupt  # Dagster failed the run for a Ctrl-C: say so in one line, as outside the run
         changed = changed_files(result)
         run_id = result.run_id
         if not result.success:
