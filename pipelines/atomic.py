@@ -45,4 +45,3 @@ def write_bytes_atomic(path: Path, data: bytes, durable: bool = True) -> None:
 def write_text_atomic(path: Path, text: str, durable: bool = True) -> None:
     """Replace path's content with text (UTF-8) in one step."""
     write_bytes_atomic(path, text.encode("utf-8"), durable)
-

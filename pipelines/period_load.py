@@ -122,6 +122,11 @@ def _same_derivations(groups: dict[str | None, list[Item]], loaded: dict, publis
     }
 
 
+def _publisher_order(publisher: str | None) -> tuple[bool, str]:
+    """Publishers by name, reports with no publisher last."""
+    return publisher is None, publisher or ""
+
+
 def _fingerprint(items: list[Item]) -> Fingerprint:
     """The files of a group as (source_file, sha256, modified_at)."""
     return frozenset((s, h, m) for s, h, _, m in map(_identity, items))
@@ -186,7 +191,7 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
         loaded = {publisher: held for publisher, held in loaded.items() if publisher in groups}
     version = pipeline_version()
     changed, stale = [], []
-    for publisher in sorted(set(groups) | set(loaded), key=lambda p: (p is None, p or "")):
+    for publisher in sorted(set(groups) | set(loaded), key=_publisher_order):
         held = loaded.get(publisher, {})
         if _fingerprint(groups.get(publisher, [])) != _files(held):
             changed.append(publisher)
@@ -195,7 +200,7 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     same = _same_derivations(groups, loaded, stale) if stale else set()
     current = [p for p in stale if p in same]  # this code derives the same rows: only the version is noted
     rederived = {p for p in stale if p not in same}
-    changed = sorted([*changed, *rederived], key=lambda p: (p is None, p or ""))
+    changed = sorted([*changed, *rederived], key=_publisher_order)
     result = PeriodLoad()
     for publisher, group in groups.items():
         if publisher not in changed:

@@ -82,14 +82,14 @@ def raw_entries(raw_dir: Path) -> tuple[list[RawEntry], list[RawEntry]]:
                 if not entry.name.startswith(".") and not entry.is_symlink():
                     folders.append((entry.path, f"{prefix}{entry.name}/"))
                 continue
-            if entry.name in IGNORED_NAMES or (entry.name.startswith(".") and not is_junk(entry.name)):
+            junk_file = is_junk(entry.name)
+            if entry.name in IGNORED_NAMES or (entry.name.startswith(".") and not junk_file):
                 continue
             try:
                 status: os.stat_result | OSError = entry.stat()
             except OSError as error:
                 status = error
-            found = RawEntry(prefix + entry.name, status, raw_dir)
-            (junk if is_junk(entry.name) else files).append(found)
+            (junk if junk_file else files).append(RawEntry(prefix + entry.name, status, raw_dir))
     files.sort(key=lambda e: (e.stat.st_mtime if isinstance(e.stat, os.stat_result) else 0.0, e.name))
     junk.sort(key=lambda e: e.name.split("/"))
     return files, junk

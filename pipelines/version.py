@@ -54,21 +54,24 @@ def data_modules() -> list[Path]:
 VERSION_CACHE = ROOT / "pipelines" / "__pycache__" / "pipeline_version.txt"
 
 
+def _add_files(digest, paths: list[Path]) -> None:
+    """Feed each file's place in the project and its bytes to digest."""
+    for path in paths:
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+
+
 def source_digest() -> str:
     """A sha256 of every file under pipelines/ and schemas/ (byte-code caches aside): the version changes only if it does."""
     digest = hashlib.sha256()
     for top in ("pipelines", "schemas"):
-        for path in sorted((ROOT / top).rglob("*")):
-            if "__pycache__" not in path.parts and path.is_file():
-                digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        _add_files(digest, [p for p in sorted((ROOT / top).rglob("*")) if "__pycache__" not in p.parts and p.is_file()])
     return digest.hexdigest()
 
 
 def computed_pipeline_version() -> str:
     """The pipeline version worked out from the code: the data modules' sources, the row-shaping files and the contracts."""
     digest = hashlib.sha256()
-    for path in data_modules() + [ROOT / "schemas" / name for name in DATA_FILES]:
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    _add_files(digest, data_modules() + [ROOT / "schemas" / name for name in DATA_FILES])
     from pipelines.contracts import rows_shape, tables_ddl  # tables, staged checks and views, not descriptions
     from pipelines.views import view_files
 

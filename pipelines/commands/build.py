@@ -43,6 +43,7 @@ def _scan(raw_dir: Path, warehouse: Target) -> tuple[dict[str, FileState], list[
     refused = [f"{printable(raw_dir / name)}: {printable(state.error)}" for name, state in sorted(states.items()) if state.error]
     return states, refused, changes.skipped, changes.removed
 
+
 def _interrupted(result) -> bool:
     """Whether Dagster stopped the run for a Ctrl-C: it catches the signal and fails the running step instead."""
     for event in result.all_events:
