@@ -53,13 +53,16 @@ def apply_comments(con: duckdb.DuckDBPyConnection, view_columns: bool = True) ->
     columns = con.execute(
         "SELECT table_name, column_name FROM duckdb_columns() WHERE NOT internal ORDER BY table_name, column_index"
     ).fetchall()
+    statements = []
     for name, spec in catalog()["tables"].items():
         if name in kinds:
-            con.execute(f"COMMENT ON {kinds[name]} {identifier(name)} IS {_literal(spec['comment'])}")
+            statements.append(f"COMMENT ON {kinds[name]} {identifier(name)} IS {_literal(spec['comment'])};")
     for table, column in columns:
         if not view_columns and kinds.get(table) == "VIEW":
             continue
         own = catalog()["tables"].get(table, {}).get("columns", {})
         text = own.get(column) or shared.get(column)
         if text:
-            con.execute(f"COMMENT ON COLUMN {identifier(table)}.{identifier(column)} IS {_literal(text)}")
+            statements.append(f"COMMENT ON COLUMN {identifier(table)}.{identifier(column)} IS {_literal(text)};")
+    if statements:  # about 250 statements, sent as one script
+        con.execute("\n".join(statements))

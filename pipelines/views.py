@@ -46,13 +46,18 @@ def _read_names(node) -> set[str]:
     return found
 
 
-def reads(view: View) -> frozenset[str]:
-    """The tables and views a view's query reads (CTE names included), as DuckDB's parser finds them."""
+@cache
+def _parser():
+    """One in-memory DuckDB for parsing the view files: opening one per view cost most of the DDL's making."""
     import duckdb
 
+    return duckdb.connect()
+
+
+def reads(view: View) -> frozenset[str]:
+    """The tables and views a view's query reads (CTE names included), as DuckDB's parser finds them."""
     where = f"schemas/views/{view.name}.sql"
-    with duckdb.connect() as con:
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [view.query]).fetchone()[0])
+    tree = json.loads(_parser().cursor().execute("SELECT json_serialize_sql(?)", [view.query]).fetchone()[0])
     if tree.get("error"):
         raise ContractError(f"{where}: the query does not parse: {tree.get('error_message')}")
     if len(tree["statements"]) != 1:

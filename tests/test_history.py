@@ -1,5 +1,9 @@
 """Four quarters of the seed's 54 targets, each published in another shape, built into one history."""
 
+import shutil
+
+import duckdb
+
 from tests.history_fixture import EDITED_106
 
 def test_bad_files_fail_alone_and_are_named(history) -> None:
@@ -82,6 +86,12 @@ def test_target_history_side_by_side(history) -> None:
     assert run.query("SELECT history_text FROM v_target_history WHERE target_no = 60") == [
         ("2021Q1 是、2021Q2 否、2021Q3 是、2021Q4 是",)
     ]
+    assert run.query("SELECT history FROM v_target_history WHERE target_no = 60") == [([
+        {"period_key": "2021Q1", "on_schedule": True},
+        {"period_key": "2021Q2", "on_schedule": False},
+        {"period_key": "2021Q3", "on_schedule": True},
+        {"period_key": "2021Q4", "on_schedule": True},
+    ],)]
     assert run.query("SELECT count(*) FROM v_target_history") == [(54,)]
 
 
@@ -96,3 +106,20 @@ def test_department_scorecard(history) -> None:
             [period],
         ) == [(len(led), on, round(on / len(led), 4))], period
     assert run.query("SELECT sum(targets_led) FROM v_department_scorecard WHERE period_key = '2021Q3'") == [(54,)]
+
+
+def test_target_history_orders_periods_by_date_not_by_storage(history, tmp_path) -> None:
+    """The history lists follow the periods' dates even when the facts are stored newest first."""
+    run, _ = history
+    copy = tmp_path / "reversed.duckdb"
+    shutil.copy2(run.warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("CREATE TEMP TABLE kept AS SELECT * FROM fact_target_progress ORDER BY period_key DESC")
+        con.execute("DELETE FROM fact_target_progress")
+        con.execute("INSERT INTO fact_target_progress SELECT * FROM kept")
+        assert con.execute("SELECT period_key FROM fact_target_progress LIMIT 1").fetchone() == ("2021Q4",)
+        rows = con.execute("SELECT history_text, [h.period_key for h in history] FROM v_target_history").fetchall()
+    assert len(rows) == 54
+    for text, periods in rows:
+        assert periods == sorted(periods)
+        assert [part.split(" ")[0] for part in text.split("、")] == periods

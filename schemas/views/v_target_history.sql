@@ -20,27 +20,49 @@ WITH leads AS (
     SELECT b.target_key, b.period_key, d.department_name
     FROM bridge_target_department b JOIN dim_department d USING (department_key)
     WHERE b.is_lead
+),
+-- the periods are gathered unordered and sorted as one list per target (by end_date, the struct's first
+-- field): an aggregate with ORDER BY sorts within every group and took three times as long on 648k facts
+per_target AS (
+    SELECT t.publisher,
+           t.plan_year,
+           t.target_no,
+           arg_max(f.target_text, p.end_date) AS target_text,
+           arg_max(l.leader_name, p.end_date) AS leader_name,
+           arg_max(ld.department_name, p.end_date) AS lead_department,
+           bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_on_schedule,
+           bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_on_schedule,
+           bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_on_schedule,
+           bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_on_schedule,
+           any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_progress,
+           any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_progress,
+           any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_progress,
+           any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_progress,
+           list_sort(list({'end_date': p.end_date, 'period_key': p.period_key, 'on_schedule': f.on_schedule,
+                           'status': p.period_key || ' ' || f.status_text})) AS periods,
+           count(*) AS periods_reported
+    FROM fact_target_progress f
+    JOIN dim_target t USING (target_key)
+    JOIN dim_period p ON p.period_key = f.period_key
+    JOIN dim_leader l USING (leader_key)
+    LEFT JOIN leads ld ON ld.target_key = f.target_key AND ld.period_key = f.period_key
+    GROUP BY t.publisher, t.plan_year, t.target_no
 )
-SELECT t.publisher,
-       t.plan_year,
-       t.target_no,
-       arg_max(f.target_text, p.end_date) AS target_text,
-       arg_max(l.leader_name, p.end_date) AS leader_name,
-       arg_max(ld.department_name, p.end_date) AS lead_department,
-       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_on_schedule,
-       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_on_schedule,
-       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_on_schedule,
-       bool_or(f.on_schedule) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_on_schedule,
-       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 1) AS q1_progress,
-       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 2) AS q2_progress,
-       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 3) AS q3_progress,
-       any_value(f.progress_text) FILTER (WHERE p.year = t.plan_year AND p.quarter = 4) AS q4_progress,
-       list({'period_key': p.period_key, 'on_schedule': f.on_schedule} ORDER BY p.end_date) AS history,
-       count(*) AS periods_reported,
-       string_agg(p.period_key || ' ' || f.status_text, '、' ORDER BY p.end_date) AS history_text
-FROM fact_target_progress f
-JOIN dim_target t USING (target_key)
-JOIN dim_period p ON p.period_key = f.period_key
-JOIN dim_leader l USING (leader_key)
-LEFT JOIN leads ld ON ld.target_key = f.target_key AND ld.period_key = f.period_key
-GROUP BY t.publisher, t.plan_year, t.target_no;
+SELECT publisher,
+       plan_year,
+       target_no,
+       target_text,
+       leader_name,
+       lead_department,
+       q1_on_schedule,
+       q2_on_schedule,
+       q3_on_schedule,
+       q4_on_schedule,
+       q1_progress,
+       q2_progress,
+       q3_progress,
+       q4_progress,
+       list_transform(periods, lambda p: {'period_key': p.period_key, 'on_schedule': p.on_schedule}) AS history,
+       periods_reported,
+       list_aggr(list_transform(periods, lambda p: p.status), 'string_agg', '、') AS history_text
+FROM per_target;
