@@ -126,6 +126,26 @@ def check_working_free(working: Path) -> None:
         # anything else: the checks before this one found the file sound; let the build report it
 
 
+# The working database's sha256 as this process last read it, with the file's identity then: a build checks the
+# working database before it opens Dagster and again when it writes, and the second check need not read it again.
+_hashed: dict[Path, tuple[tuple[int, ...], str]] = {}
+
+
+def _working_sha256(working: Path) -> str:
+    """The working database's sha256, read again only if the file may have changed since this process last read it.
+
+    The file is the same when its device, inode, size, modification and change times are: any write moves the
+    change time, which no program can set back."""
+    st = working.stat()
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    known = _hashed.get(working)
+    if known is not None and known[0] == identity:
+        return known[1]
+    sha256 = file_sha256(working)
+    _hashed[working] = (identity, sha256)
+    return sha256
+
+
 def _restore(published: Path, working: Path) -> None:
     """Replace the working database with a copy of the published file (complete before it is renamed)."""
     temporary = working.with_name(f".{working.name}.restoring-{os.getpid()}")
@@ -206,7 +226,7 @@ def verify_working(published: Path, working: Path) -> str | None:
         reason = "it has writes that no build published"
     elif state.get("published") != _identity(published):
         reason = "the published file was replaced or changed since the last build"
-    elif not working.exists() or file_sha256(working) != state["sha256"]:
+    elif not working.exists() or _working_sha256(working) != state["sha256"]:
         reason = "it was changed after the last publish, outside a build or by a build that did not finish"
     else:
         return None

@@ -133,3 +133,31 @@ def test_both_files_changed_outside_duban_is_refused_with_the_way_out(tmp_path: 
     assert "duban build --all --warehouse NEW_FILE" in second.stderr
     assert warehouse.read_bytes() == before
     assert list(warehouse.parent.glob("duban.*.modified.duckdb"))
+
+
+def test_one_process_reads_the_working_database_once_unless_it_changes(tmp_path: Path, monkeypatch) -> None:
+    """A build checks the working database twice (before Dagster starts and when it writes): the second check
+    reuses the first's sha256 only while the file is untouched; a byte changed in between is still found."""
+    from pipelines import working as w
+
+    _, warehouse, _ = _first_build(tmp_path)
+    working = working_path(warehouse)
+    reads = []
+    real = w.file_sha256
+    monkeypatch.setattr(w, "file_sha256", lambda path: reads.append(path) or real(path))
+    monkeypatch.setattr(w, "_hashed", {})
+
+    assert w.verify_working(warehouse, working) is None
+    assert w.verify_working(warehouse, working) is None
+    assert reads == [working]  # read once for two checks
+
+    size = working.stat().st_size
+    with working.open("r+b") as f:  # same size, same place: only the bytes and the change time differ
+        f.seek(size - 1)
+        last = f.read(1)
+        f.seek(size - 1)
+        f.write(bytes([last[0] ^ 0xFF]))
+    message = w.verify_working(warehouse, working)
+    assert message is not None and "it was changed after the last publish" in message
+    assert len(reads) == 2
+    assert working.read_bytes() == warehouse.read_bytes()  # restored from the published file

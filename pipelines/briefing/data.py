@@ -41,7 +41,7 @@ class Briefing:
         return list(groups.items())
 
 
-WANTED = "v.publisher IN {publishers} AND v.period_key IN {periods}"  # filled in by _grouped
+WANTED = "v.publisher {publishers} AND v.period_key {periods}"  # filled in by _grouped: = $1 or IN ($1, …)
 
 
 def _section(source: str, columns: str, where: str = "", order: str = "") -> str:
@@ -98,7 +98,7 @@ SECTIONS: dict[str, str] = {
                t.period_key, t.targets, t.on_schedule_count, t.on_schedule_pct
         FROM v_period_summary v JOIN {KEYS} USING (publisher, period_key)
         JOIN v_period_summary t ON t.publisher = v.publisher AND t.year = v.year AND t.period_end <= v.period_end
-        WHERE {WANTED} AND t.publisher IN {{publishers}}
+        WHERE {WANTED} AND t.publisher {{publishers}}
         ORDER BY b_publisher, b_period_key, t.period_end""",
     "quality": _section("v_report_quality", "v.*"),
     "quarantine_reasons": _section("v_quarantine_reasons", "reason, records, source_files", order="records DESC, reason"),
@@ -109,13 +109,21 @@ SECTIONS: dict[str, str] = {
 }
 
 
+def _tested(sql: str, publishers: list[str], periods: list[str]) -> str:
+    """sql with its {publishers} and {periods} tests filled in, parameters numbered: `= $1` for one value, else an
+    IN list. DuckDB pushes an equality into the views' scans and aggregations but not a one-element IN list: a
+    build's one added quarter briefs one publisher in one period (0.43 s → 0.27 s on 648,000 facts)."""
+    def test(values: list[str], start: int) -> str:
+        return f"= ${start}" if len(values) == 1 else "IN (" + ", ".join(f"${i}" for i in range(start, start + len(values))) + ")"
+
+    return sql.replace("{publishers}", test(publishers, 1)).replace("{periods}", test(periods, len(publishers) + 1))
+
+
 def _grouped(con: duckdb.DuckDBPyConnection, sql: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
     """A section's rows per (publisher, period_key), in the query's order, without the two key columns."""
     publishers = sorted({p for p, _ in keys})
     periods = sorted({k for _, k in keys})
-    numbered = lambda start, n: "(" + ", ".join(f"${i}" for i in range(start, start + n)) + ")"
-    sql = sql.replace("{publishers}", numbered(1, len(publishers))).replace("{periods}", numbered(len(publishers) + 1, len(periods)))
-    cursor = con.execute(sql, [*publishers, *periods])
+    cursor = con.execute(_tested(sql, publishers, periods), [*publishers, *periods])
     names = [d[0] for d in cursor.description]
     grouped: dict[tuple[str, str], list[dict]] = {}
     for row in cursor.fetchall():
@@ -138,9 +146,13 @@ def briefing_keys(con: duckdb.DuckDBPyConnection, publisher: str | None = None, 
 
 def latest_keys_among(con: duckdb.DuckDBPyConnection, periods: list[str]) -> list[tuple[str, str]]:
     """(publisher, period_key) of each publisher's latest period among `periods` (a build's partitions)."""
+    # v_period_summary has a row per publisher and period with facts; asking it for a few periods computes every
+    # period (its window runs over each publisher's history), so the same pairs come from the facts, the periods'
+    # rows only (0.18 s → a few ms on 648,000 facts)
     return con.execute(
-        """SELECT publisher, arg_max(period_key, period_end) FROM v_period_summary
-           WHERE list_contains(?::JSON::VARCHAR[], period_key) GROUP BY publisher ORDER BY publisher""",
+        """SELECT t.publisher, arg_max(p.period_key, p.end_date)
+           FROM fact_target_progress f JOIN dim_target t USING (target_key) JOIN dim_period p USING (period_key)
+           WHERE f.period_key IN (SELECT unnest(?::JSON::VARCHAR[])) GROUP BY t.publisher ORDER BY t.publisher""",
         [json_list(periods)],
     ).fetchall()
 
