@@ -75,8 +75,8 @@ def test_a_grid_or_its_description_left_damaged_counts_as_never_staged(tmp_path:
     out = stage_files([(str(tmp_path / "raw"), name, str(root), WANTED) for name in names])
     staging = StagingArea(root)
     first, second = out[0][1], out[1][1]
-    (root / "reports" / first / "grid.parquet").write_bytes(b"")
-    (root / "reports" / second / "raw.json").write_bytes(b'{"path": "heze-2021')
+    (root / "reports" / f"{first}.grid.parquet").write_bytes(b"")
+    (root / "reports" / f"{second}.raw.json").write_bytes(b'{"path": "heze-2021')
     assert staging.staged_raw(first) is None and staging.staged_raw(second) is None
     again = stage_files([(str(tmp_path / "raw"), name, str(root), WANTED) for name in names])
     assert again == out  # read and staged again, under the same keys
