@@ -57,6 +57,7 @@ def process_reports(reports: list[RawReport]) -> list[ProcessedReport | FailedRe
     )
     accepted_by = accepted.partition_by("report_idx", as_dict=True, include_key=False)
     quarantine_by = quarantine.partition_by("report_idx", as_dict=True, include_key=False)
+    no_accepted, no_quarantine = accepted.clear().drop("report_idx"), quarantine.clear().drop("report_idx")
     results: list[ProcessedReport | FailedReport] = []
     for idx, report in enumerate(reports):
         if idx in batch.refused:
@@ -68,8 +69,8 @@ def process_reports(reports: list[RawReport]) -> list[ProcessedReport | FailedRe
                 )
             )
             continue
-        kept = accepted_by.get((idx,), accepted.clear().drop("report_idx"))
-        rejected = quarantine_by.get((idx,), quarantine.clear().drop("report_idx"))
+        kept = accepted_by.get((idx,), no_accepted)  # the empty frames made once: a default is built even when unused
+        rejected = quarantine_by.get((idx,), no_quarantine)
         results.append(ProcessedReport(report, kept, rejected, batch.skipped_lines.get(idx, 0)))
     read_by_report = batch.quarantine.group_by("report").len().join(
         tidy.group_by("report").len(), on="report", how="full", coalesce=True
