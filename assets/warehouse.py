@@ -10,8 +10,7 @@ from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from pipelines import checks
 from pipelines.contracts import star_tables
-from pipelines.period_load import load_period
-from pipelines.prefetch import read_ahead
+from pipelines.period_load import PreparedPeriod, load_period, read_ahead_prepared
 from pipelines.progress import stage
 from pipelines.sql_lists import json_list
 from pipelines.timings import timed
@@ -53,9 +52,10 @@ class _Loaded:
     orphans: dict = field(default_factory=dict)
 
 
-def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str, items: list) -> tuple[dict, dict]:
+def _load_period(context: dg.AssetExecutionContext, con, warehouse: Warehouse, period_key: str, items: list,
+                 prepared: PreparedPeriod | None) -> tuple[dict, dict]:
     """Bring one period in line with its staged files (their processed items); returns (outcomes, failures) by file."""
-    result = load_period(con, period_key, items, scoped=warehouse.target.scoped())
+    result = load_period(con, period_key, items, scoped=warehouse.target.scoped(), prepared=prepared)
     counts = {s: sum(v == s for v in result.outcomes.values()) for s in ("loaded", "superseded", "unchanged")}
     context.log.info(
         f"{period_key}: {counts['loaded']} report(s) loaded, {counts['superseded']} superseded, "
@@ -91,8 +91,8 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
     def load(con) -> _Loaded:
         done = _Loaded()
         with stage("load", sum(map(len, staged.values())), "reports", log=context.log.info) as progress:
-            for period_key, items in read_ahead(periods, lambda p: warehouse.staging.read_processed(staged[p])):
-                loaded, failed = _load_period(context, con, warehouse, period_key, items)
+            for period_key, items, prepared in read_ahead_prepared(periods, lambda p: warehouse.staging.read_processed(staged[p])):
+                loaded, failed = _load_period(context, con, warehouse, period_key, items, prepared)
                 done.outcomes.update(loaded)
                 done.failures.update(failed)
                 progress.advance(len(staged[period_key]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
@@ -13,6 +14,7 @@ import polars as pl
 from pipelines.faults import pause_point
 from pipelines.load import add_periods, delete_reports, drop_unused, load_batch, in_build_wide, record_failed_report, set_meta, transaction
 from pipelines.periods import Period
+from pipelines.prefetch import read_ahead
 from pipelines.process import FailedReport, ProcessedReport
 from pipelines.sql_lists import json_list
 from pipelines.table_rows import TableRows, rows_for_tables, period_row
@@ -81,7 +83,10 @@ def derived_hashes(staged: TableRows) -> dict[int, str]:
     return {idx: hashlib.sha256("|".join(sorted(v)).encode()).hexdigest() for idx, v in parts.items()}
 
 
-def _staged(items: list[Item]) -> tuple[list[ProcessedReport], TableRows | None, dict[int, str]]:
+Staged = tuple[list[ProcessedReport], TableRows | None, dict[int, str]]
+
+
+def _staged(items: list[Item]) -> Staged:
     """The processed reports among items, their staged rows (with derived hash and pipeline version) and refusals."""
     batch = [item for item in items if isinstance(item, ProcessedReport)]
     if not batch:
@@ -95,6 +100,56 @@ def _staged(items: list[Item]) -> tuple[list[ProcessedReport], TableRows | None,
     return batch, staged, invalid
 
 
+@dataclass
+class PreparedPeriod:
+    """A period's rows derived before its load, for every publisher of the period in the order the load writes them."""
+
+    items: list[Item]
+    staged: Staged
+
+
+def _in_write_order(items: list[Item]) -> dict[str | None, list[Item]]:
+    """The period's reports by publisher, oldest file first within a publisher: the order they are loaded in."""
+    return _wanted(sorted(items, key=lambda item: (_identity(item)[3] or datetime.min, _identity(item)[0])))
+
+
+def prepare_period(items: list[Item]) -> PreparedPeriod | None:
+    """Derive and validate a period's rows for all its publishers ahead of its load (grain: one per period).
+
+    A first build or a re-derivation writes every publisher of a period, and deriving their rows (pandera's
+    checks, the rows' hashes) can then run in the read-ahead thread while DuckDB loads the period before.
+    The load uses it only when it writes exactly these reports; None if the derivation failed here, so that
+    the load derives them itself and any error surfaces where it always has.
+    """
+    groups = _in_write_order(items)
+    ordered = [item for publisher in sorted(groups, key=_publisher_order) for item in groups[publisher]]
+    try:
+        return PreparedPeriod(ordered, _staged(ordered))
+    except Exception:  # noqa: BLE001 (the load derives these rows again and raises the error there)
+        return None
+
+
+def read_ahead_prepared(periods: list[str], read: Callable[[str], list[Item]]) -> Iterator[tuple[str, list[Item], PreparedPeriod | None]]:
+    """(period, its processed items, its rows prepared) in order, the next period read and prepared in a second thread
+    while the current one loads. The first period is not prepared: nothing runs beside it, and a build that writes
+    only some of its publishers (a re-issued report) would wait for rows of all of them."""
+    first = periods[0] if periods else None
+
+    def read_prepared(period: str) -> tuple[list[Item], PreparedPeriod | None]:
+        items = read(period)
+        return items, (prepare_period(items) if period != first else None)
+
+    for period, (items, prepared) in read_ahead(periods, read_prepared):
+        yield period, items, prepared
+
+
+def _staged_from(items: list[Item], prepared: PreparedPeriod | None) -> Staged:
+    """_staged(items), taken from prepared when it was derived for exactly these reports in this order."""
+    if prepared is not None and len(prepared.items) == len(items) and all(a is b for a, b in zip(prepared.items, items)):
+        return prepared.staged
+    return _staged(items)
+
+
 def _derived_as_held(item: Item, held: tuple, hashes: dict[str, str], refused: dict[str, str]) -> bool:
     """Whether this code derives for one file what the warehouse holds for it (its rows' hash, or its refusal)."""
     _, _, status, error, _, derived = held
@@ -106,14 +161,15 @@ def _derived_as_held(item: Item, held: tuple, hashes: dict[str, str], refused: d
     return status != "failed" and derived is not None and derived == hashes.get(source_file)
 
 
-def _same_derivations(groups: dict[str | None, list[Item]], loaded: dict, publishers: list) -> set:
+def _same_derivations(groups: dict[str | None, list[Item]], loaded: dict, publishers: list,
+                      prepared: PreparedPeriod | None = None) -> set:
     """The publishers among these whose rows and refusals this code derives exactly as the warehouse holds them.
 
     All their reports are derived and validated as one batch (a report's rows and hash do not depend on the
     others in its batch), so re-deriving a whole warehouse costs one validation per period, not per publisher.
     """
     items = [item for publisher in publishers for item in groups[publisher]]
-    batch, staged, invalid = _staged(items)
+    batch, staged, invalid = _staged_from(items, prepared)
     hashes = dict(staged.reports.select("source_file", "derived_sha256").iter_rows()) if staged is not None else {}
     refused = {batch[idx].report.source_file: reason for idx, reason in invalid.items()}
     return {
@@ -132,10 +188,11 @@ def _fingerprint(items: list[Item]) -> Fingerprint:
     return frozenset((s, h, m) for s, h, _, m in map(_identity, items))
 
 
-def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, groups: dict, refused: dict[int, str]) -> None:
+def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, groups: dict, refused: dict[int, str],
+           prepared: PreparedPeriod | None = None) -> None:
     """Replace the changed publishers' reports of the period in one transaction, leaving out refused ones."""
     items = [item for publisher in changed for item in groups.get(publisher, [])]
-    batch, staged, invalid = _staged(items)
+    batch, staged, invalid = _staged_from(items, prepared)
     with transaction(con):
         con.register("rows_period", period_row(period_key))
         add_periods(con, "rows_period")
@@ -176,7 +233,8 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
     return refused
 
 
-def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Item], scoped: bool = False) -> PeriodLoad:
+def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Item], scoped: bool = False,
+                prepared: PreparedPeriod | None = None) -> PeriodLoad:
     """Bring one period in line with its current files (grain of the result: one entry per file).
 
     items are every file that reports the period now, oldest first. A publisher whose files in the
@@ -184,8 +242,9 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     period replaced as a whole, so the result never depends on the order of earlier builds; a
     publisher whose files are the same is left untouched. Publishers with no file left are removed,
     unless scoped (a DuckLake shared by many builds): then only the publishers items come from are touched.
+    prepared (prepare_period of the same items) spares deriving the rows again when every publisher is written.
     """
-    groups = _wanted(sorted(items, key=lambda item: (_identity(item)[3] or datetime.min, _identity(item)[0])))
+    groups = _in_write_order(items)
     loaded = _loaded(con, period_key)
     if scoped:
         loaded = {publisher: held for publisher, held in loaded.items() if publisher in groups}
@@ -197,7 +256,7 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
             changed.append(publisher)
         elif any(row[4] != version for row in held.values()):
             stale.append(publisher)  # same files, derived by other code
-    same = _same_derivations(groups, loaded, stale) if stale else set()
+    same = _same_derivations(groups, loaded, stale, prepared) if stale else set()
     current = [p for p in stale if p in same]  # this code derives the same rows: only the version is noted
     rederived = {p for p in stale if p not in same}
     changed = sorted([*changed, *rederived], key=_publisher_order)
@@ -215,11 +274,11 @@ def load_period(con: duckdb.DuckDBPyConnection, period_key: str, items: list[Ite
     if not changed:
         return result
     try:
-        _write(con, period_key, changed, groups, {})
+        _write(con, period_key, changed, groups, {}, prepared)
     except duckdb.Error:
         if in_build_wide(con):  # the build's one transaction is aborted: the caller says which period failed
             raise
-        _write(con, period_key, changed, groups, _refusals(con, period_key, changed, groups))
+        _write(con, period_key, changed, groups, _refusals(con, period_key, changed, groups), prepared)
     result.removed = sorted(source_file for p in changed if p not in groups for source_file in loaded.get(p, {}))
     for source_file, publisher, status, error in con.execute(
         """SELECT source_file, publisher, status, error FROM dim_report

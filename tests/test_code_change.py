@@ -288,11 +288,9 @@ def test_a_run_that_fails_before_loading_claims_no_report_and_names_the_mismatch
     assert warehouse.read_bytes() == before
 
 
-def test_re_deriving_a_period_validates_its_reports_once_not_publisher_by_publisher(tmp_path: Path, monkeypatch) -> None:
-    """Other code, same rows: every publisher of the period stays as it is and only the version is noted, after one
-    derivation of the period's reports together (re-deriving a whole warehouse cost one per publisher and period)."""
-    import duckdb
-
+def _three_publishers_built(tmp_path: Path, monkeypatch) -> tuple[Path, list, list[int]]:
+    """A warehouse built from three publishers' 2021Q1 reports; those reports processed again; and the list that
+    records the size of every batch whose rows period_load derives from now on."""
     import pipelines.period_load as period_load
     from pipelines.process import process_reports
     from pipelines.reports import read_report
@@ -306,6 +304,17 @@ def test_re_deriving_a_period_validates_its_reports_once_not_publisher_by_publis
     derivations: list[int] = []
     rows_for_tables = period_load.rows_for_tables
     monkeypatch.setattr(period_load, "rows_for_tables", lambda batch: derivations.append(len(batch)) or rows_for_tables(batch))
+    return warehouse, items, derivations
+
+
+def test_re_deriving_a_period_validates_its_reports_once_not_publisher_by_publisher(tmp_path: Path, monkeypatch) -> None:
+    """Other code, same rows: every publisher of the period stays as it is and only the version is noted, after one
+    derivation of the period's reports together (re-deriving a whole warehouse cost one per publisher and period)."""
+    import duckdb
+
+    import pipelines.period_load as period_load
+
+    warehouse, items, derivations = _three_publishers_built(tmp_path, monkeypatch)
     con = duckdb.connect(str(warehouse))
     try:
         facts_before = con.execute("SELECT * FROM fact_target_progress ORDER BY ALL").fetchall()
@@ -322,5 +331,37 @@ def test_re_deriving_a_period_validates_its_reports_once_not_publisher_by_publis
         assert result.outcomes == {"bing-2021-Q1.txt": "unchanged", "jia-2021-Q1.txt": "unchanged", "yi-2021-Q1.txt": "re-derived"}
         assert derivations == [1, 1]  # the check (the one stale publisher), then its load
         assert con.execute("SELECT count(*) FROM fact_target_progress").fetchone()[0] == len(facts_before)
+    finally:
+        con.close()
+
+
+def test_a_period_prepared_ahead_is_used_only_for_exactly_the_reports_written(tmp_path: Path, monkeypatch) -> None:
+    """The load derives a period's rows once when they were prepared ahead (in the read-ahead thread) for the same
+    reports, and derives them itself for any other set: the warehouse ends the same either way."""
+    import duckdb
+
+    import pipelines.period_load as period_load
+
+    warehouse, items, derivations = _three_publishers_built(tmp_path, monkeypatch)
+    con = duckdb.connect(str(warehouse))
+    try:
+        facts_before = con.execute("SELECT * EXCLUDE (report_key) FROM fact_target_progress ORDER BY ALL").fetchall()
+        # every publisher derived by other code into other rows: all three are re-derived, from the prepared rows
+        con.execute("UPDATE dim_report SET pipeline_version = 'other code', derived_sha256 = 'x'")
+        prepared = period_load.prepare_period(items)
+        assert derivations == [3]
+        result = period_load.load_period(con, "2021Q1", items, prepared=prepared)
+        assert derivations == [3]  # neither the check nor the write derived them again
+        assert set(result.outcomes.values()) == {"re-derived"}
+        assert con.execute("SELECT * EXCLUDE (report_key) FROM fact_target_progress ORDER BY ALL").fetchall() == facts_before
+        # one publisher differs: the prepared rows (all three) serve the check, the write derives that one alone
+        con.execute("UPDATE dim_report SET pipeline_version = 'other code'")
+        con.execute("UPDATE dim_report SET derived_sha256 = 'x' WHERE source_file = 'yi-2021-Q1.txt'")
+        derivations.clear()
+        prepared = period_load.prepare_period(list(reversed(items)))  # any order in: prepared in the load's order
+        result = period_load.load_period(con, "2021Q1", items, prepared=prepared)
+        assert derivations == [3, 1]
+        assert result.outcomes == {"bing-2021-Q1.txt": "unchanged", "jia-2021-Q1.txt": "unchanged", "yi-2021-Q1.txt": "re-derived"}
+        assert con.execute("SELECT * EXCLUDE (report_key) FROM fact_target_progress ORDER BY ALL").fetchall() == facts_before
     finally:
         con.close()
