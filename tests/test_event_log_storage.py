@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.event_log_storage import OPEN_ENGINES, PooledSqliteEventLogStorage
 from assets.warehouse import STAR_TABLES
@@ -138,3 +139,72 @@ def test_ctrl_c_while_an_engine_closes_waits_for_the_close_and_logs_no_traceback
         signal.signal(signal.SIGINT, previous)
     assert set(closed) == {"run-a", "run-b"} and not storage._engines  # every pooled connection of both was closed
     assert "Exception closing connection" not in caplog.text
+
+
+def test_an_assets_materializations_over_a_runs_partitions_are_stored_as_one_batch(tmp_path: Path, monkeypatch) -> None:
+    """Dagster hands the storage an asset's planned and done materializations over a run's partitions as a batch each; the storage
+    writes it in one transaction per database, and Dagster's own class reads back every event once."""
+    batches: list[list] = []
+    store_batch = PooledSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", lambda self, events: batches.append(
+        [e.dagster_event_type for e in events]) or store_batch(self, events))
+    quarters = dg.StaticPartitionsDefinition(["2021Q1", "2021Q2", "2021Q3"])
+
+    @dg.asset(partitions_def=quarters, backfill_policy=dg.BackfillPolicy.single_run())
+    def progress(context) -> None:
+        assert len(context.partition_keys) == 3
+
+    runs = tmp_path / "history" / "runs"
+    storage = {"module": "assets.event_log_storage", "class": "PooledSqliteEventLogStorage", "config": {"base_dir": str(runs)}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"event_log_storage": storage}) as instance:
+        result = dg.materialize(  # one run over the three partitions, as `duban build` runs its periods
+            [progress], instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: "2021Q1", ASSET_PARTITION_RANGE_END_TAG: "2021Q3"},
+        )
+        assert result.success
+    planned, done = dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION
+    assert batches == [[planned] * 3, [done] * 3]
+    plain = SqliteEventLogStorage(str(runs))
+    records = plain.fetch_materializations(dg.AssetKey("progress"), limit=10).records
+    assert sorted(r.partition_key for r in records) == ["2021Q1", "2021Q2", "2021Q3"]
+    [run_id] = plain.get_all_run_ids()
+    kinds = [e.dagster_event_type for e in plain.get_logs_for_run(run_id) if e.is_dagster_event]
+    assert kinds.count(done) == 3 and kinds.count(planned) == 3
+
+
+def test_a_batch_that_fails_midway_leaves_nothing_and_dagster_stores_its_events_one_by_one(tmp_path: Path, monkeypatch) -> None:
+    """An error inside a batch rolls back what the batch wrote; Dagster then stores the events one by one: each once."""
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
+    store_asset_event = SqlEventLogStorage._store_asset_event
+    calls: list[str] = []
+
+    def failing_in_batch(self, conn, event, event_id):
+        calls.append(self._batch_thread is not None and "batch" or "single")
+        if calls[-1] == "batch" and calls.count("batch") == 2:  # the second event of the first batch
+            raise OSError("disk full")
+        return store_asset_event(self, conn, event, event_id)
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_asset_event", failing_in_batch)
+    quarters = dg.StaticPartitionsDefinition(["2021Q1", "2021Q2", "2021Q3"])
+
+    @dg.asset(partitions_def=quarters, backfill_policy=dg.BackfillPolicy.single_run())
+    def progress(context) -> None:
+        pass
+
+    runs = tmp_path / "history" / "runs"
+    storage = {"module": "assets.event_log_storage", "class": "PooledSqliteEventLogStorage", "config": {"base_dir": str(runs)}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"event_log_storage": storage}) as instance:
+        result = dg.materialize(
+            [progress], instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: "2021Q1", ASSET_PARTITION_RANGE_END_TAG: "2021Q3"},
+        )
+        assert result.success
+    assert "single" in calls  # the fallback ran
+    plain = SqliteEventLogStorage(str(runs))
+    [run_id] = plain.get_all_run_ids()
+    kinds = [e.dagster_event_type for e in plain.get_logs_for_run(run_id) if e.is_dagster_event]
+    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED) == 3
+    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 3
+    records = plain.fetch_materializations(dg.AssetKey("progress"), limit=10).records
+    assert sorted(r.partition_key for r in records) == ["2021Q1", "2021Q2", "2021Q3"]
