@@ -52,6 +52,13 @@ def _write_parquet(path: Path, frame: pl.DataFrame, durable: bool = False) -> No
         frame.write_parquet(tmp)
 
 
+def _parquet_rows(path: Path) -> int:
+    """The row count a Parquet file's footer records; raises OSError or ValueError if the file is missing or not whole."""
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows
+
+
 def _write_grid(path: Path, grid: pl.DataFrame) -> None:
     """A report's grid as Parquet, written by pyarrow: for a grid of a few dozen rows it takes half of polars'
     write_parquet (0.40 against 0.85 ms, whose fixed cost per file dominates), and the scan writes one per report."""
@@ -120,7 +127,8 @@ class StagingArea:
                 return None
             if modified is not None and meta["modified_at"] != modified.isoformat():
                 _write_json(self._file(key, "raw.json"), {**meta, "modified_at": modified.isoformat()})
-            return meta["period_key"], pl.scan_parquet(self._file(key, "grid.parquet")).select(pl.len()).collect().item()
+            # the grid's footer, read by pyarrow: its row count, and a damaged grid raises (0.09 ms; polars' scan 0.8 ms)
+            return meta["period_key"], _parquet_rows(self._file(key, "grid.parquet"))
         except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):  # absent or damaged: read the file again
             return None
 
