@@ -157,14 +157,12 @@ def export_parquet(
                 (counts[name],) = con.execute(f"SELECT count(*) FROM {_quoted(name)}").fetchone()
                 con.execute(f"COPY {_quoted(name)} TO {_literal(version / (name + '.parquet'))} (FORMAT parquet)")
                 continue
-            rows = _rows_of(name, columns, chosen, known)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE export_rows AS {rows}")
-            (counts[name],) = con.execute("SELECT count(*) FROM export_rows").fetchone()
+            # every period: no filter at all; the rows go straight to the files (COPY returns how many it wrote)
+            rows = f"SELECT * FROM {_quoted(name)}" if set(chosen) == set(known) else _rows_of(name, columns, chosen, known)
             (version / name).mkdir()
-            if counts[name]:
-                con.execute(
-                    f"COPY export_rows TO {_literal(version / name)} (FORMAT parquet, PARTITION_BY ({column}), OVERWRITE_OR_IGNORE)"
-                )
+            (counts[name],) = con.execute(
+                f"COPY ({rows}) TO {_literal(version / name)} (FORMAT parquet, PARTITION_BY ({column}), OVERWRITE_OR_IGNORE)"
+            ).fetchone()
             _carry_over(previous, version, name, column, keep)
     if progress is not None:
         progress(len(objects), len(objects))
