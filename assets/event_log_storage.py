@@ -55,6 +55,20 @@ def interrupts_held() -> Iterator[None]:
                 os.kill(os.getpid(), signal.SIGINT)
 
 
+def _end_batch_connection(shard: str, conn: Connection, committed: bool) -> None:
+    """Checkpoint what a batch committed to a run's database (as _connect does, for watchers), or roll back what
+    it left uncommitted on conn, a commit that failed included (SQLite keeps that transaction open); close conn."""
+    try:
+        if not committed:
+            conn.rollback()
+        elif shard != INDEX_SHARD_NAME:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    except Exception:  # noqa: BLE001, S110 (the batch's own error is the one raised; closing is what matters here)
+        pass
+    finally:
+        conn.close()
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage whose engines (one per run database and one for the index) outlive a single event."""
 
@@ -88,25 +102,26 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
         A build of 40 periods stores each asset's 40 materializations as one batch; one by one, each opened a
         transaction on the run's database and one on the index, with a commit each. The run's database is
-        committed first: should the index's commit then fail, Dagster stores the batch again event by event,
-        and the run's own log holds those events twice, the asset history once.
+        committed first, and Ctrl-C is held until both commits are done. Should the index's commit fail (a
+        full disk), Dagster stores the batch again event by event, and the run's own log holds those events
+        twice, the asset history once. Whatever fails, every connection of the batch is rolled back or
+        checkpointed and closed, so that the fallback finds no database locked.
         """
         with self._db_lock:
             self._batch_thread = threading.get_ident()
+            committed: set[str] = set()
             try:
                 for event in events:
                     super().store_event(event)
-                for shard in sorted(self._batch, key=lambda name: name == INDEX_SHARD_NAME):
-                    self._batch[shard][1].commit()
+                with interrupts_held():
+                    for shard in sorted(self._batch, key=lambda name: name == INDEX_SHARD_NAME):
+                        self._batch[shard][1].commit()
+                        committed.add(shard)
             finally:
                 batch, self._batch, self._batch_thread = self._batch, {}, None
                 with interrupts_held():
-                    for shard, (conn, transaction) in batch.items():
-                        if transaction.is_active:
-                            transaction.rollback()
-                        elif shard != INDEX_SHARD_NAME:
-                            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # as _connect does, for watchers
-                        conn.close()
+                    for shard, (conn, _) in batch.items():
+                        _end_batch_connection(shard, conn, shard in committed)
 
     def _batch_connection(self, shard: str) -> Connection:
         """The connection, in its open transaction, that the running batch writes shard with."""

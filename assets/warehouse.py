@@ -10,7 +10,7 @@ from assets.partitions import period_partitions
 from assets.resources import Warehouse
 from pipelines import checks
 from pipelines.contracts import star_tables
-from pipelines.period_load import PreparedPeriod, load_period, read_ahead_prepared
+from pipelines.period_load import PreparedPeriod, load_period, periods_derived_elsewhere, read_ahead_prepared
 from pipelines.progress import stage
 from pipelines.sql_lists import json_list
 from pipelines.timings import timed
@@ -91,7 +91,9 @@ def star_schema(context: dg.AssetExecutionContext, warehouse: Warehouse):
     def load(con) -> _Loaded:
         done = _Loaded()
         with stage("load", sum(map(len, staged.values())), "reports", log=context.log.info) as progress:
-            for period_key, items, prepared in read_ahead_prepared(periods, lambda p: warehouse.staging.read_processed(staged[p])):
+            whole = periods_derived_elsewhere(con, list(periods))
+            read = lambda p: warehouse.staging.read_processed(staged[p])
+            for period_key, items, prepared in read_ahead_prepared(periods, read, whole):
                 loaded, failed = _load_period(context, con, warehouse, period_key, items, prepared)
                 done.outcomes.update(loaded)
                 done.failures.update(failed)

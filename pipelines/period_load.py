@@ -129,15 +129,29 @@ def prepare_period(items: list[Item]) -> PreparedPeriod | None:
         return None
 
 
-def read_ahead_prepared(periods: list[str], read: Callable[[str], list[Item]]) -> Iterator[tuple[str, list[Item], PreparedPeriod | None]]:
-    """(period, its processed items, its rows prepared) in order, the next period read and prepared in a second thread
-    while the current one loads. The first period is not prepared: nothing runs beside it, and a build that writes
-    only some of its publishers (a re-issued report) would wait for rows of all of them."""
+def periods_derived_elsewhere(con: duckdb.DuckDBPyConnection, periods: list[str]) -> set[str]:
+    """The periods of which the warehouse holds no report this code derived: new ones, and ones another version
+    of duban's code derived throughout. Their loads write (or check) every publisher: worth preparing ahead."""
+    return {
+        period for (period,) in con.execute(
+            """SELECT p FROM unnest(?::JSON::VARCHAR[]) AS wanted(p)
+               WHERE NOT EXISTS (SELECT 1 FROM dim_report r WHERE r.period_key = wanted.p AND r.pipeline_version = ?)""",
+            [json_list(periods), pipeline_version()],
+        ).fetchall()
+    }
+
+
+def read_ahead_prepared(periods: list[str], read: Callable[[str], list[Item]], prepare: set[str]) -> Iterator[
+        tuple[str, list[Item], PreparedPeriod | None]]:
+    """(period, its processed items, its rows prepared) in order, the next period read, and prepared if it is in
+    prepare, in a second thread while the current one loads. The first period is not prepared: nothing runs
+    beside it. prepare should hold the periods whose loads write every publisher (periods_derived_elsewhere):
+    for a period where one publisher's report changed, rows prepared for all of them would go unused."""
     first = periods[0] if periods else None
 
     def read_prepared(period: str) -> tuple[list[Item], PreparedPeriod | None]:
         items = read(period)
-        return items, (prepare_period(items) if period != first else None)
+        return items, (prepare_period(items) if period != first and period in prepare else None)
 
     for period, (items, prepared) in read_ahead(periods, read_prepared):
         yield period, items, prepared

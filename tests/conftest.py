@@ -33,9 +33,19 @@ class BuildRun:
             return con.execute(sql, params or []).fetchall()
 
 
+# assets/event_log_storage.py sets this in every process that imports it, this one too once a test has; the
+# processes tests start get the environment a user's would (the storage module sets it there if it is used)
+EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE"
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_event_batch_size(monkeypatch) -> None:
+    monkeypatch.delenv(EVENT_BATCH_SIZE, raising=False)
+
+
 def run_build(raw: Path, warehouse: Path, home: Path, *extra: str, env: dict | None = None) -> BuildRun:
     """Run the installed `duban build` command as a separate process."""
-    env = {**os.environ, "DAGSTER_HOME": str(home), **(env or {})}
+    env = {**{k: v for k, v in os.environ.items() if k != EVENT_BATCH_SIZE}, "DAGSTER_HOME": str(home), **(env or {})}
     env.pop("DUBAN_RAW", None)
     env.pop("DUBAN_WAREHOUSE", None)
     proc = subprocess.run(

@@ -365,3 +365,23 @@ def test_a_period_prepared_ahead_is_used_only_for_exactly_the_reports_written(tm
         assert con.execute("SELECT * EXCLUDE (report_key) FROM fact_target_progress ORDER BY ALL").fetchall() == facts_before
     finally:
         con.close()
+
+
+def test_periods_are_prepared_ahead_only_when_their_load_writes_every_publisher(tmp_path: Path, monkeypatch) -> None:
+    """Rows are prepared in the read-ahead thread for new periods and for periods other code derived throughout,
+    never for the first period (nothing runs beside it) nor for a period this code already derived."""
+    import duckdb
+
+    import pipelines.period_load as period_load
+
+    warehouse, _, _ = _three_publishers_built(tmp_path, monkeypatch)
+    with duckdb.connect(str(warehouse)) as con:
+        assert period_load.periods_derived_elsewhere(con, ["2021Q1", "2021Q2"]) == {"2021Q2"}
+        con.execute("UPDATE dim_report SET pipeline_version = 'other code' WHERE source_file = 'yi-2021-Q1.txt'")
+        assert period_load.periods_derived_elsewhere(con, ["2021Q1", "2021Q2"]) == {"2021Q2"}  # two still current
+        con.execute("UPDATE dim_report SET pipeline_version = 'other code'")
+        assert period_load.periods_derived_elsewhere(con, ["2021Q1", "2021Q2"]) == {"2021Q1", "2021Q2"}
+    got = list(period_load.read_ahead_prepared(["2021Q1", "2021Q2", "2021Q3", "2021Q4"], lambda p: [], {"2021Q1", "2021Q3"}))
+    assert [(period, prepared is not None) for period, _, prepared in got] == [
+        ("2021Q1", False), ("2021Q2", False), ("2021Q3", True), ("2021Q4", False)
+    ]

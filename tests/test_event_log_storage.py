@@ -141,13 +141,10 @@ def test_ctrl_c_while_an_engine_closes_waits_for_the_close_and_logs_no_traceback
     assert "Exception closing connection" not in caplog.text
 
 
-def test_an_assets_materializations_over_a_runs_partitions_are_stored_as_one_batch(tmp_path: Path, monkeypatch) -> None:
-    """Dagster hands the storage an asset's planned and done materializations over a run's partitions as a batch each; the storage
-    writes it in one transaction per database, and Dagster's own class reads back every event once."""
-    batches: list[list] = []
-    store_batch = PooledSqliteEventLogStorage.store_event_batch
-    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", lambda self, events: batches.append(
-        [e.dagster_event_type for e in events]) or store_batch(self, events))
+def _stored_over_three_partitions(tmp_path: Path) -> list:
+    """Materialize an asset over three partitions in one run (as `duban build` runs its periods) with duban's event
+    log storage; returns the run's Dagster event types as Dagster's own class reads them back, after checking that
+    the asset's three materializations are there."""
     quarters = dg.StaticPartitionsDefinition(["2021Q1", "2021Q2", "2021Q3"])
 
     @dg.asset(partitions_def=quarters, backfill_policy=dg.BackfillPolicy.single_run())
@@ -157,25 +154,39 @@ def test_an_assets_materializations_over_a_runs_partitions_are_stored_as_one_bat
     runs = tmp_path / "history" / "runs"
     storage = {"module": "assets.event_log_storage", "class": "PooledSqliteEventLogStorage", "config": {"base_dir": str(runs)}}
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"event_log_storage": storage}) as instance:
-        result = dg.materialize(  # one run over the three partitions, as `duban build` runs its periods
+        result = dg.materialize(
             [progress], instance=instance,
             tags={ASSET_PARTITION_RANGE_START_TAG: "2021Q1", ASSET_PARTITION_RANGE_END_TAG: "2021Q3"},
         )
         assert result.success
-    planned, done = dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION
-    assert batches == [[planned] * 3, [done] * 3]
     plain = SqliteEventLogStorage(str(runs))
     records = plain.fetch_materializations(dg.AssetKey("progress"), limit=10).records
     assert sorted(r.partition_key for r in records) == ["2021Q1", "2021Q2", "2021Q3"]
     [run_id] = plain.get_all_run_ids()
-    kinds = [e.dagster_event_type for e in plain.get_logs_for_run(run_id) if e.is_dagster_event]
-    assert kinds.count(done) == 3 and kinds.count(planned) == 3
+    return [e.dagster_event_type for e in plain.get_logs_for_run(run_id) if e.is_dagster_event]
+
+
+PLANNED, DONE = dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION
+
+
+def test_an_assets_materializations_over_a_runs_partitions_are_stored_as_one_batch(tmp_path: Path, monkeypatch) -> None:
+    """Dagster hands the storage an asset's planned and done materializations over a run's partitions as a batch each; the storage
+    writes it in one transaction per database, and Dagster's own class reads back every event once."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")  # as the storage module sets it in duban's processes
+    batches: list[list] = []
+    store_batch = PooledSqliteEventLogStorage.store_event_batch
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "store_event_batch", lambda self, events: batches.append(
+        [e.dagster_event_type for e in events]) or store_batch(self, events))
+    kinds = _stored_over_three_partitions(tmp_path)
+    assert batches == [[PLANNED] * 3, [DONE] * 3]
+    assert kinds.count(DONE) == 3 and kinds.count(PLANNED) == 3
 
 
 def test_a_batch_that_fails_midway_leaves_nothing_and_dagster_stores_its_events_one_by_one(tmp_path: Path, monkeypatch) -> None:
     """An error inside a batch rolls back what the batch wrote; Dagster then stores the events one by one: each once."""
     from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")  # as the storage module sets it in duban's processes
     store_asset_event = SqlEventLogStorage._store_asset_event
     calls: list[str] = []
 
@@ -186,25 +197,42 @@ def test_a_batch_that_fails_midway_leaves_nothing_and_dagster_stores_its_events_
         return store_asset_event(self, conn, event, event_id)
 
     monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_asset_event", failing_in_batch)
-    quarters = dg.StaticPartitionsDefinition(["2021Q1", "2021Q2", "2021Q3"])
-
-    @dg.asset(partitions_def=quarters, backfill_policy=dg.BackfillPolicy.single_run())
-    def progress(context) -> None:
-        pass
-
-    runs = tmp_path / "history" / "runs"
-    storage = {"module": "assets.event_log_storage", "class": "PooledSqliteEventLogStorage", "config": {"base_dir": str(runs)}}
-    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"event_log_storage": storage}) as instance:
-        result = dg.materialize(
-            [progress], instance=instance,
-            tags={ASSET_PARTITION_RANGE_START_TAG: "2021Q1", ASSET_PARTITION_RANGE_END_TAG: "2021Q3"},
-        )
-        assert result.success
+    kinds = _stored_over_three_partitions(tmp_path)
     assert "single" in calls  # the fallback ran
-    plain = SqliteEventLogStorage(str(runs))
-    [run_id] = plain.get_all_run_ids()
-    kinds = [e.dagster_event_type for e in plain.get_logs_for_run(run_id) if e.is_dagster_event]
-    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED) == 3
-    assert kinds.count(dg.DagsterEventType.ASSET_MATERIALIZATION) == 3
-    records = plain.fetch_materializations(dg.AssetKey("progress"), limit=10).records
-    assert sorted(r.partition_key for r in records) == ["2021Q1", "2021Q2", "2021Q3"]
+    assert kinds.count(PLANNED) == 3 and kinds.count(DONE) == 3
+
+
+def test_a_batch_whose_commit_fails_releases_its_databases_for_dagsters_fallback(tmp_path: Path, monkeypatch) -> None:
+    """A commit that fails (here a deferred foreign key, standing in for a full disk) leaves SQLite's transaction
+    open; the batch rolls it back and closes its connections, so Dagster's one-by-one fallback is not locked out."""
+    from sqlalchemy import event as sqlalchemy_event
+    from sqlalchemy.engine import Engine
+
+    from assets.event_log_storage import INDEX_SHARD_NAME
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    batch_connection = PooledSqliteEventLogStorage._batch_connection
+    armed: list[str] = []
+
+    def failing_commit(self, shard):
+        new = shard not in self._batch
+        conn = batch_connection(self, shard)
+        if new and shard != INDEX_SHARD_NAME and not armed:  # the first batch's run database: its COMMIT will fail
+            armed.append(shard)
+            conn.exec_driver_sql("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+            conn.exec_driver_sql("CREATE TEMP TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+            conn.exec_driver_sql("INSERT INTO child VALUES (7)")
+        return conn
+
+    def foreign_keys_on(dbapi_connection, record) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "_batch_connection", failing_commit)
+    monkeypatch.setattr("assets.event_log_storage.SQLITE_BUSY_TIMEOUT_SECONDS", 5)  # a locked database fails fast
+    sqlalchemy_event.listen(Engine, "connect", foreign_keys_on)
+    try:
+        kinds = _stored_over_three_partitions(tmp_path)
+    finally:
+        sqlalchemy_event.remove(Engine, "connect", foreign_keys_on)
+    assert armed  # the failing commit happened
+    assert kinds.count(PLANNED) == 3 and kinds.count(DONE) == 3
