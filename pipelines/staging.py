@@ -80,7 +80,6 @@ class StagingArea:
         self.root = root
         self.periods = root / "periods" / scope if scope else root / "periods"
         self._batches_checked: dict[tuple, bool] = {}
-        self._folder_made = False
 
     def _file(self, key: str, name: str) -> Path:
         """A staged report's file <key>.<name>, all reports' files in one folder: a folder per report cost a
@@ -88,10 +87,8 @@ class StagingArea:
         return self.root / "reports" / f"{key}.{name}"
 
     def _reports_folder(self) -> None:
-        """Make the reports' folder before this staging area first writes a report's file into it."""
-        if not self._folder_made:
-            (self.root / "reports").mkdir(parents=True, exist_ok=True)
-            self._folder_made = True
+        """Make the reports' folder (if it is not there) before a report's file is written into it."""
+        (self.root / "reports").mkdir(parents=True, exist_ok=True)
 
     def write_raw(self, report: RawReport) -> str:
         """Stage a read report (its grid and what it says about itself); returns its key."""
