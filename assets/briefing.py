@@ -14,6 +14,9 @@ from pipelines.timings import timed
 from pipelines.version import pipeline_version
 from schemas import schema_file
 
+# briefings named and summarised in the asset's metadata; a build of many publishers says how many more there are
+PAGES_IN_METADATA = 20
+
 
 def _briefing_version() -> str:
     """The pipeline's fingerprint plus the briefing's own code and template: a changed page marks old pages stale."""
@@ -38,11 +41,17 @@ def briefing_reports(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
     """One HTML briefing per publisher for each of the run's periods, under warehouse/reports/<publisher>/<period>.html."""
     with timed("briefing"):
         written = write_briefings(warehouse.target, periods=list(context.partition_keys))
-    summary = "\n\n".join(markdown_summary(b) for b, _ in written) or "No facts in the run's periods."
+    directory = warehouse.target.output_dir / "reports"
+    shown = written[:PAGES_IN_METADATA]  # the metadata is stored again for every partition of the run
+    parts = [markdown_summary(b) for b, _ in shown]
+    if len(written) > len(shown):
+        parts.append(f"… and {len(written) - len(shown)} more page(s) under {directory}")
+    summary = "\n\n".join(parts) or "No facts in the run's periods."
     return dg.MaterializeResult(
         metadata={
-            "directory": dg.MetadataValue.path(str(warehouse.target.output_dir / "reports")),
-            "pages": dg.MetadataValue.json({f"{b.publisher} {b.period_key}": str(path) for b, path in written}),
+            "directory": dg.MetadataValue.path(str(directory)),
+            "pages_written": dg.MetadataValue.int(len(written)),
+            "pages": dg.MetadataValue.json({f"{b.publisher} {b.period_key}": str(path) for b, path in shown}),
             "summary": dg.MetadataValue.md(summary),
         }
     )

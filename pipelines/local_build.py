@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.manifest import scan_raw
-from pipelines.period_load import load_period, periods_derived_elsewhere, read_ahead_prepared
+from pipelines.period_load import load_periods
 from pipelines.plan import periods_to_build
 from pipelines.staging import process_staged, stage_files
 from pipelines.targets import Target, target_for
@@ -39,10 +39,9 @@ def build_locally(raw_dir: Path, published: Path | str | Target, everything: boo
     def load(con) -> None:
         result.outcomes.clear()
         result.failures.clear()  # a lake runs this again after a conflict
-        whole = periods_derived_elsewhere(con, list(plan))
         read = lambda p: staging.read_processed(staging.read_period(p))
-        for period, items, prepared in read_ahead_prepared(list(plan), read, whole):
-            done = load_period(con, period, items, target.scoped(), prepared)
+        sizes = {p: len(staging.read_period(p)) for p in plan}
+        for period, done in load_periods(con, list(plan), read, sizes, target.scoped()):
             result.outcomes[period] = done.outcomes
             result.failures[period] = done.failures
 

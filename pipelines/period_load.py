@@ -113,6 +113,12 @@ def _in_write_order(items: list[Item]) -> dict[str | None, list[Item]]:
     return _wanted(sorted(items, key=lambda item: (_identity(item)[3] or datetime.min, _identity(item)[0])))
 
 
+def _write_order(items: list[Item]) -> list[Item]:
+    """A period's reports in the order its load writes them: publishers by name, oldest file first within one."""
+    groups = _in_write_order(items)
+    return [item for publisher in sorted(groups, key=_publisher_order) for item in groups[publisher]]
+
+
 def prepare_period(items: list[Item]) -> PreparedPeriod | None:
     """Derive and validate a period's rows for all its publishers ahead of its load (grain: one per period).
 
@@ -121,8 +127,12 @@ def prepare_period(items: list[Item]) -> PreparedPeriod | None:
     The load uses it only when it writes exactly these reports; None if the derivation failed here, so that
     the load derives them itself and any error surfaces where it always has.
     """
-    groups = _in_write_order(items)
-    ordered = [item for publisher in sorted(groups, key=_publisher_order) for item in groups[publisher]]
+    return prepare_periods({"": items})
+
+
+def prepare_periods(items_by_period: dict[str, list[Item]]) -> PreparedPeriod | None:
+    """prepare_period for several periods loaded as one batch, in period order (grain: one per group of periods)."""
+    ordered = [item for items in items_by_period.values() for item in _write_order(items)]
     try:
         return PreparedPeriod(ordered, _staged(ordered))
     except Exception:  # noqa: BLE001 (the load derives these rows again and raises the error there)
@@ -141,20 +151,120 @@ def periods_derived_elsewhere(con: duckdb.DuckDBPyConnection, periods: list[str]
     }
 
 
-def read_ahead_prepared(periods: list[str], read: Callable[[str], list[Item]], prepare: set[str]) -> Iterator[
-        tuple[str, list[Item], PreparedPeriod | None]]:
-    """(period, its processed items, its rows prepared) in order, the next period read, and prepared if it is in
-    prepare, in a second thread while the current one loads. The first period is not prepared: nothing runs
-    beside it. prepare should hold the periods whose loads write every publisher (periods_derived_elsewhere):
-    for a period where one publisher's report changed, rows prepared for all of them would go unused."""
-    first = periods[0] if periods else None
+def periods_never_loaded(con: duckdb.DuckDBPyConnection, periods: list[str]) -> set[str]:
+    """The periods of which the warehouse holds no report at all (loaded, superseded or failed): loads that only add."""
+    return {
+        period for (period,) in con.execute(
+            """SELECT p FROM unnest(?::JSON::VARCHAR[]) AS wanted(p)
+               WHERE NOT EXISTS (SELECT 1 FROM dim_report r WHERE r.period_key = wanted.p)""",
+            [json_list(periods)],
+        ).fetchall()
+    }
 
-    def read_prepared(period: str) -> tuple[list[Item], PreparedPeriod | None]:
-        items = read(period)
-        return items, (prepare_period(items) if period != first and period in prepare else None)
 
-    for period, (items, prepared) in read_ahead(periods, read_prepared):
-        yield period, items, prepared
+# reports of periods new to the warehouse loaded as one batch: one pass of the load's statements for all of them
+NEW_PERIODS_BATCH = 2000
+
+
+def load_groups(periods: list[str], never_loaded: set[str], sizes: dict[str, int],
+                limit: int = NEW_PERIODS_BATCH) -> list[list[str]]:
+    """The periods in order, grouped for loading: consecutive periods the warehouse holds nothing of, up to limit
+    reports a group (a larger period alone), and every other period alone."""
+    groups: list[list[str]] = []
+    reports = 0
+    for period in periods:
+        size = sizes.get(period, 0)
+        joins = groups and period in never_loaded and groups[-1][-1] in never_loaded and reports + size <= limit
+        if joins:
+            groups[-1].append(period)
+            reports += size
+        else:
+            groups.append([period])
+            reports = size
+    return groups
+
+
+def read_ahead_groups(groups: list[list[str]], read: Callable[[str], list[Item]], prepare: set[str]) -> Iterator[
+        tuple[list[str], dict[str, list[Item]], PreparedPeriod | None]]:
+    """(group, its periods' processed items, their rows prepared) in order, the next group read, and prepared, in a
+    second thread while the current one loads. The first group is not prepared: nothing runs beside it. A group of
+    several periods (new to the warehouse: its load writes every publisher) is prepared; a single period only if it
+    is in prepare, which should hold the periods whose loads write every publisher (periods_derived_elsewhere): for
+    a period where one publisher's report changed, rows prepared for all of them would go unused."""
+    first = groups[0] if groups else None
+
+    def read_prepared(group: tuple[str, ...]) -> tuple[dict[str, list[Item]], PreparedPeriod | None]:
+        items = {period: read(period) for period in group}
+        wanted = list(group) != first and (len(group) > 1 or group[0] in prepare)
+        return items, (prepare_periods(items) if wanted else None)
+
+    for group, (items, prepared) in read_ahead([tuple(g) for g in groups], read_prepared):
+        yield list(group), items, prepared
+
+
+def load_periods(con: duckdb.DuckDBPyConnection, periods: list[str], read: Callable[[str], list[Item]],
+                 sizes: dict[str, int], scoped: bool = False) -> Iterator[tuple[str, PeriodLoad]]:
+    """Bring each period in line with its current files, in order (grain: one PeriodLoad per period).
+
+    read(period) gives the period's processed items, sizes the number of its reports. Consecutive periods the
+    warehouse holds nothing of are loaded together (load_new_periods); any other period by load_period. The next
+    group is read, and its rows derived when its load writes every publisher, while the current one loads.
+    """
+    groups = load_groups(periods, periods_never_loaded(con, periods), sizes, NEW_PERIODS_BATCH)
+    whole = periods_derived_elsewhere(con, periods)
+    for group, items, prepared in read_ahead_groups(groups, read, whole):
+        if len(group) == 1:
+            yield group[0], load_period(con, group[0], items[group[0]], scoped, prepared)
+            continue
+        try:
+            loads = load_new_periods(con, items, prepared)
+        except duckdb.Error:
+            if in_build_wide(con):  # the build's one transaction is aborted: the caller says which period failed
+                raise
+            loads = {period: load_period(con, period, items[period], scoped) for period in group}  # finds the refusals
+        yield from loads.items()
+
+
+def load_new_periods(con: duckdb.DuckDBPyConnection, items_by_period: dict[str, list[Item]],
+                     prepared: PreparedPeriod | None = None) -> dict[str, PeriodLoad]:
+    """Load periods the warehouse holds nothing of as one batch in one transaction (grain: one PeriodLoad per period).
+
+    The same rows as load_period of each period in turn, with the load's statements run once for all of them.
+    A refusal by the database raises duckdb.Error with nothing written; load_period then finds which report it was.
+    """
+    ordered = {period: _write_order(items) for period, items in items_by_period.items()}
+    items = [item for group in ordered.values() for item in group]
+    period_of = {id(item): period for period, group in ordered.items() for item in group}
+    batch, staged, invalid = _staged_from(items, prepared)
+    with transaction(con):
+        con.register("rows_period", pl.concat([period_row(period) for period in ordered]))
+        add_periods(con, "rows_period")
+        con.unregister("rows_period")
+        for item in items:
+            if isinstance(item, FailedReport):
+                record_failed_report(con, item.source_file, item.sha256, period_of[id(item)], item.error, item.publisher,
+                                     item.modified_at)
+        for idx, reason in sorted(invalid.items()):
+            r = batch[idx].report
+            record_failed_report(con, r.source_file, r.sha256, period_of[id(batch[idx])], reason, r.publisher, r.modified_at)
+        if staged is not None:
+            load_batch(con, staged)
+        publishers = sorted({_identity(item)[2] for item in items} - {None})
+        for year in sorted({Period.from_key(period).year for period in ordered}):
+            drop_unused(con, publishers, year)
+        set_meta(con, "pipeline_version", pipeline_version())
+        pause_point("load")  # inside the transaction: facts written, not committed
+    loads = {period: PeriodLoad() for period in ordered}
+    for period, source_file, status, error in con.execute(
+        """SELECT period_key, source_file, status, error FROM dim_report
+           WHERE period_key IN (SELECT unnest(?::JSON::VARCHAR[])) AND publisher IS NOT NULL""",
+        [json_list(ordered)],
+    ).fetchall():
+        if status == "failed":
+            loads[period].failures[source_file] = error
+        else:
+            loads[period].outcomes[source_file] = status
+    return loads
 
 
 def _staged_from(items: list[Item], prepared: PreparedPeriod | None) -> Staged:

@@ -381,7 +381,8 @@ def test_periods_are_prepared_ahead_only_when_their_load_writes_every_publisher(
         assert period_load.periods_derived_elsewhere(con, ["2021Q1", "2021Q2"]) == {"2021Q2"}  # two still current
         con.execute("UPDATE dim_report SET pipeline_version = 'other code'")
         assert period_load.periods_derived_elsewhere(con, ["2021Q1", "2021Q2"]) == {"2021Q1", "2021Q2"}
-    got = list(period_load.read_ahead_prepared(["2021Q1", "2021Q2", "2021Q3", "2021Q4"], lambda p: [], {"2021Q1", "2021Q3"}))
-    assert [(period, prepared is not None) for period, _, prepared in got] == [
-        ("2021Q1", False), ("2021Q2", False), ("2021Q3", True), ("2021Q4", False)
-    ]
+    groups = [["2021Q1"], ["2021Q2"], ["2021Q3"], ["2021Q4"], ["2022Q1", "2022Q2"]]
+    got = list(period_load.read_ahead_groups(groups, lambda p: [], {"2021Q1", "2021Q3"}))
+    assert [(group, prepared is not None) for group, _, prepared in got] == [
+        (["2021Q1"], False), (["2021Q2"], False), (["2021Q3"], True), (["2021Q4"], False), (["2022Q1", "2022Q2"], True)
+    ]  # a group of several periods is new to the warehouse: its load writes every publisher

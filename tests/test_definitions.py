@@ -103,4 +103,28 @@ def test_failed_checks_are_reported(raw_dir: Path, tmp_path: Path) -> None:
         failures = evaluations["all_reports_loaded"].metadata["failures"].value
         assert list(failures) == ["broken-2021-Q1.txt"]
         assert failures["broken-2021-Q1.txt"].startswith("no header row found")
+        # each file's outcome is in the check (stored once a run); dim_report's metadata counts them
+        assert evaluations["all_reports_loaded"].metadata["reports"].value == {
+            "broken-2021-Q1.txt": "failed", "heze-2021-Q1.txt": "loaded"
+        }
+        dim_report = next(m for m in result.asset_materializations_for_node("star_schema") if m.asset_key.path == ["dim_report"])
+        assert dim_report.metadata["outcomes"].value == {"failed": 1, "loaded": 1}
+        assert "reports" not in dim_report.metadata
         assert evaluations["records_reconcile"].passed is True
+
+
+def test_briefing_metadata_names_a_bounded_number_of_pages(raw_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Dagster stores an asset's metadata again for every partition of a run: the briefing's names and summarises at
+    most PAGES_IN_METADATA pages and counts the rest."""
+    import assets.briefing
+
+    monkeypatch.setattr(assets.briefing, "PAGES_IN_METADATA", 0)
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        instance.add_dynamic_partitions(period_partitions.name, ["2021Q1"])
+        job = make_definitions(raw_dir, tmp_path / "duban.duckdb").resolve_job_def(BUILD_JOB)
+        result = job.execute_in_process(instance=instance, partition_key="2021Q1")
+        metadata = result.asset_materializations_for_node("briefing_reports")[0].metadata
+    assert metadata["pages_written"].value == 1
+    assert metadata["pages"].value == {}
+    assert metadata["summary"].value.endswith(f"… and 1 more page(s) under {tmp_path / 'reports'}")
+    assert (tmp_path / "reports").is_dir()

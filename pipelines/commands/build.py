@@ -261,10 +261,11 @@ def _lake_retries(result) -> int:
 
 
 def _report_outcomes(result) -> dict[str, str]:
-    """source_file → what the load did with it ('loaded', 're-derived', 'unchanged' …), from the run's dim_report materialization."""
+    """source_file → what the load did with it ('loaded', 're-derived', 'unchanged' …), from the run's
+    all_reports_loaded check (stored once a run; a materialization's metadata is repeated for every partition)."""
     outcomes: dict[str, str] = {}
-    for materialization in result.asset_materializations_for_node("star_schema"):
-        if materialization.asset_key.path == ["dim_report"] and "reports" in materialization.metadata:
-            outcomes.update(materialization.metadata["reports"].value)
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name == "all_reports_loaded" and "reports" in evaluation.metadata:
+            outcomes.update(evaluation.metadata["reports"].value)
     return outcomes
 
