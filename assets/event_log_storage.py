@@ -77,6 +77,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         # while store_event_batch runs (in the thread named here): shard → its connection and open transaction
         self._batch: dict[str, tuple[Connection, object]] = {}
         self._batch_thread: int | None = None
+        self._index_tables: set[str] = set()  # tables the index database is known to have
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -96,6 +97,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with interrupts_held():
                 oldest.dispose()
         return engine
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index database has the table. Dagster asks before storing each asset event's tags, each time
+        on an engine of its own; a table, once there, stays until wipe(), so a yes is remembered."""
+        if table_name in self._index_tables:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            self._index_tables.add(table_name)
+        return present
 
     def store_event_batch(self, events) -> None:
         """Store a batch of events as store_event stores each, in one transaction per database they touch.
@@ -163,6 +174,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         """Close every engine before Dagster deletes the run databases they point at, and any a watcher opened meanwhile."""
         with self._db_lock:
             self._close_engines()
+            self._index_tables.clear()
         super().wipe()
         with self._db_lock:
             self._close_engines()

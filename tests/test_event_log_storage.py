@@ -236,3 +236,19 @@ def test_a_batch_whose_commit_fails_releases_its_databases_for_dagsters_fallback
         sqlalchemy_event.remove(Engine, "connect", foreign_keys_on)
     assert armed  # the failing commit happened
     assert kinds.count(PLANNED) == 3 and kinds.count(DONE) == 3
+
+
+def test_the_index_is_asked_once_whether_a_table_exists_and_the_tags_still_land(tmp_path: Path, monkeypatch) -> None:
+    """Dagster asks whether the index has asset_event_tags before each asset event's tags, on an engine of its own each
+    time; the storage asks the database once, and every materialization's partition tag is stored."""
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    asked: list[str] = []
+    has_table = SqliteEventLogStorage.has_table
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", lambda self, name: asked.append(name) or has_table(self, name))
+    kinds = _stored_over_three_partitions(tmp_path)
+    assert kinds.count(DONE) == 3
+    assert asked.count("asset_event_tags") == 1
+    plain = SqliteEventLogStorage(str(tmp_path / "history" / "runs"))
+    with plain.index_connection() as conn:
+        tagged = conn.exec_driver_sql("SELECT count(*) FROM asset_event_tags").fetchone()[0]
+    assert tagged >= 3  # each of the three materializations carries at least its partition
