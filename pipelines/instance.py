@@ -144,10 +144,14 @@ def setting_up_instance() -> Iterator[dg.DagsterInstance]:
     """
     import dagster as dg
 
+    from assets.event_log_storage import interrupts_held
+
     home = dagster_home()
     try:
         with exclusive(home / HOME_LOCK):
-            with _first_use_of_shared_storage():
+            # Dagster creates a new home's SQLite databases here and never completes one it finds begun: a Ctrl-C
+            # in the middle would leave a home no later build can use, so it waits until they are whole
+            with _first_use_of_shared_storage(), interrupts_held():
                 instance = dg.DagsterInstance.get()
                 _initialise_shared_pools(instance)
             yield instance

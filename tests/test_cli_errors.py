@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool, QueuePool
 
 from pipelines.cli import quiet_interrupted_closes
-from tests.conftest import DUBAN, SEED, run_build
+from tests.conftest import DUBAN, REPO, SEED, run_build
 from tests.test_operator import duban_env, write_corpus
 
 
@@ -124,3 +126,33 @@ def test_ctrl_c_inside_the_dagster_run_says_so_in_one_line_too(tmp_path: Path) -
     again = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "300 reports" in again.stdout
+
+
+def test_ctrl_c_while_dagster_creates_a_new_home_leaves_a_home_the_next_build_uses(tmp_path: Path) -> None:
+    """Dagster never completes a SQLite database it finds begun: a Ctrl-C while it creates a new home's event log
+    index waits until the index is whole, is then delivered, and the next build uses the home."""
+    home = tmp_path / "home"
+    script = """
+import os, signal
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+create_all = SqlEventLogStorageMetadata.create_all
+def interrupted(bind, *args, **kwargs):
+    SqlEventLogStorageMetadata.tables["event_logs"].create(bind, checkfirst=True)
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands with one table of the index made
+    return create_all(bind, *args, **kwargs)
+SqlEventLogStorageMetadata.create_all = interrupted
+from pipelines.instance import setting_up_instance
+try:
+    with setting_up_instance():
+        print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "DAGSTER_HOME": str(home)}, timeout=120)
+    assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shutil.copy2(SEED, raw)
+    build = run_build(raw, tmp_path / "w" / "duban.duckdb", home)
+    assert build.returncode == 0, build.stdout + build.stderr
