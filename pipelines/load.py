@@ -138,37 +138,44 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
         """UPDATE dim_report SET status = 'superseded', superseded_by = n.report_key
            FROM replaced r JOIN new_keys n USING (report_idx) WHERE dim_report.report_key = r.old_key"""
     )
-    in_wave = "report_idx IN (SELECT report_idx FROM wave)"
+    # Keys are numbered in the order of the rows nextval() is computed over (DuckDB computes it before an outer
+    # ORDER BY): period first, then the natural key, so that periods loaded together in one wave get the keys
+    # they get when loaded one by one.
     con.execute(
-        f"""INSERT INTO dim_leader BY NAME
+        """INSERT INTO dim_leader BY NAME
             SELECT nextval('leader_key_seq') AS leader_key, publisher, leader_name FROM (
-                SELECT DISTINCT ON (publisher, leader_name) publisher, leader_name, report_idx
-                FROM rows_leaders s WHERE {in_wave}
-                  AND NOT EXISTS (SELECT 1 FROM dim_leader d WHERE d.publisher = s.publisher AND d.leader_name = s.leader_name)
-                ORDER BY publisher, leader_name, report_idx) ORDER BY report_idx"""
+                SELECT * FROM (
+                    SELECT DISTINCT ON (s.publisher, s.leader_name) s.publisher, s.leader_name, w.period_key
+                    FROM rows_leaders s JOIN wave w USING (report_idx)
+                    WHERE NOT EXISTS (SELECT 1 FROM dim_leader d WHERE d.publisher = s.publisher AND d.leader_name = s.leader_name)
+                    ORDER BY s.publisher, s.leader_name, s.report_idx)
+                ORDER BY period_key, publisher, leader_name)"""
     )
     con.execute(
-        f"""INSERT INTO dim_department BY NAME
+        """INSERT INTO dim_department BY NAME
             SELECT nextval('department_key_seq') AS department_key, publisher, department_name FROM (
-                SELECT DISTINCT ON (publisher, department_name) publisher, department_name, report_idx
-                FROM rows_departments s WHERE {in_wave}
-                  AND NOT EXISTS (SELECT 1 FROM dim_department d
-                                  WHERE d.publisher = s.publisher AND d.department_name = s.department_name)
-                ORDER BY publisher, department_name, report_idx) ORDER BY report_idx"""
+                SELECT * FROM (
+                    SELECT DISTINCT ON (s.publisher, s.department_name) s.publisher, s.department_name, w.period_key
+                    FROM rows_departments s JOIN wave w USING (report_idx)
+                    WHERE NOT EXISTS (SELECT 1 FROM dim_department d
+                                      WHERE d.publisher = s.publisher AND d.department_name = s.department_name)
+                    ORDER BY s.publisher, s.department_name, s.report_idx)
+                ORDER BY period_key, publisher, department_name)"""
     )
     con.execute(
         """INSERT INTO dim_target BY NAME
             SELECT nextval('target_key_seq') AS target_key, publisher, plan_year, target_no, 0 AS version, target_text,
                    text_normalized, period_key AS valid_from_period, NULL AS valid_to_period
             FROM (
-                SELECT DISTINCT ON (s.publisher, s.plan_year, s.target_no, s.text_normalized)
-                       s.*, w.period_key
-                FROM rows_targets s JOIN wave w USING (report_idx)
-                WHERE NOT EXISTS (SELECT 1 FROM dim_target d
-                                  WHERE d.publisher = s.publisher AND d.plan_year = s.plan_year
-                                    AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized)
-                ORDER BY s.publisher, s.plan_year, s.target_no, s.text_normalized, s.report_idx)
-            ORDER BY report_idx, target_no"""
+                SELECT * FROM (
+                    SELECT DISTINCT ON (s.publisher, s.plan_year, s.target_no, s.text_normalized)
+                           s.*, w.period_key
+                    FROM rows_targets s JOIN wave w USING (report_idx)
+                    WHERE NOT EXISTS (SELECT 1 FROM dim_target d
+                                      WHERE d.publisher = s.publisher AND d.plan_year = s.plan_year
+                                        AND d.target_no = s.target_no AND d.text_normalized = s.text_normalized)
+                    ORDER BY s.publisher, s.plan_year, s.target_no, s.text_normalized, s.report_idx)
+                ORDER BY period_key, publisher, plan_year, target_no, text_normalized)"""
     )
     targets = """(SELECT s.report_idx, s.target_no, d.target_key FROM rows_targets s JOIN dim_target d
                   ON d.publisher = s.publisher AND d.plan_year = s.plan_year AND d.target_no = s.target_no
@@ -193,11 +200,12 @@ def _load_wave(con: duckdb.DuckDBPyConnection, indices: list[int]) -> dict[int, 
     )
     con.execute(
         """INSERT INTO quarantine BY NAME
-           SELECT nextval('quarantine_key_seq') AS quarantine_key, n.report_key, w.source_file, q.source_line,
-                  q.target_no_text, q.reason, q.column_name, q.check_name, q.failure_value, q.raw_cells,
-                  array_to_string(q.raw_cells, chr(9)) AS raw_text
-           FROM rows_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
-           ORDER BY q.report_idx, q.source_line"""
+           SELECT nextval('quarantine_key_seq') AS quarantine_key, * EXCLUDE (report_idx) FROM (
+               SELECT q.report_idx, n.report_key, w.source_file, q.source_line,
+                      q.target_no_text, q.reason, q.column_name, q.check_name, q.failure_value, q.raw_cells,
+                      array_to_string(q.raw_cells, chr(9)) AS raw_text
+               FROM rows_quarantine q JOIN wave w USING (report_idx) JOIN new_keys n USING (report_idx)
+               ORDER BY q.report_idx, q.source_line)"""
     )
     publishers, years = con.execute(
         "SELECT list(DISTINCT publisher), list(DISTINCT year) FROM wave JOIN dim_period USING (period_key)"

@@ -127,17 +127,18 @@ def test_a_piped_build_prints_throttled_progress_lines(piped) -> None:
     by_stage: dict[str, list[tuple]] = {}
     for stage, done, total, elapsed in lines:
         by_stage.setdefault(stage, []).append((int(done.replace(",", "")), int(total.replace(",", "")), int(elapsed)))
-    # a stage over in less than a second prints nothing: the read of staged grids, publish, export, and
-    # since reading and staging got faster the scan of 300 small files too; the load of 12 periods takes seconds
-    assert {"load"} <= set(by_stage) <= set(STAGES), proc.stderr
+    # a stage over in less than a second prints nothing: the read of staged grids, publish, export, and since
+    # they got faster the scan of 300 small files and the load of 12 new periods (one batch) may not either; the
+    # stages together take seconds, and at least one of them (reshaping, in worker processes) a second or more
+    assert by_stage and set(by_stage) <= set(STAGES), proc.stderr
     for stage, seen in by_stage.items():
         done, total, elapsed = seen[-1]
         assert done == total, (stage, seen)  # the last line says the stage is complete
         # one line per 2 s at most, plus the closing line
         assert len(seen) <= elapsed / 2 + 2, (stage, seen)
-    if "scan" in by_stage:
-        assert by_stage["scan"][-1][:2] == (300, 300)
-    assert by_stage["load"][-1][:2] == (300, 300)
+    for stage in ("scan", "reshape and validate", "load"):
+        if stage in by_stage:
+            assert by_stage[stage][-1][:2] == (300, 300)
     assert len(lines) <= seconds / 2 * len(STAGES) + 2 * len(STAGES)
     assert "━" not in proc.stderr + proc.stdout and "\x1b[" not in proc.stderr  # no bar, no escape codes
 
