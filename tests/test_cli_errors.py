@@ -149,7 +149,8 @@ except KeyboardInterrupt:
     print("interrupted")
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "DAGSTER_HOME": str(home)}, timeout=120)
+                          env={**os.environ, "DAGSTER_HOME": str(home)}, timeout=120,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal's would be
     assert proc.stdout.strip() == "interrupted", proc.stdout + proc.stderr
     raw = tmp_path / "raw"
     raw.mkdir()
