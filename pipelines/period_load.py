@@ -113,6 +113,15 @@ def _in_write_order(items: list[Item]) -> dict[str | None, list[Item]]:
     return _wanted(sorted(items, key=lambda item: (_identity(item)[3] or datetime.min, _identity(item)[0])))
 
 
+def _add_periods(con: duckdb.DuckDBPyConnection, period_keys: list[str]) -> None:
+    """Add these periods' dim_period rows where missing (inside the caller's transaction)."""
+    con.register("rows_period", pl.concat([period_row(key) for key in period_keys]))
+    try:
+        add_periods(con, "rows_period")
+    finally:
+        con.unregister("rows_period")
+
+
 def _write_order(items: list[Item]) -> list[Item]:
     """A period's reports in the order its load writes them: publishers by name, oldest file first within one."""
     groups = _in_write_order(items)
@@ -237,9 +246,7 @@ def load_new_periods(con: duckdb.DuckDBPyConnection, items_by_period: dict[str, 
     period_of = {id(item): period for period, group in ordered.items() for item in group}
     batch, staged, invalid = _staged_from(items, prepared)
     with transaction(con):
-        con.register("rows_period", pl.concat([period_row(period) for period in ordered]))
-        add_periods(con, "rows_period")
-        con.unregister("rows_period")
+        _add_periods(con, list(ordered))
         for item in items:
             if isinstance(item, FailedReport):
                 record_failed_report(con, item.source_file, item.sha256, period_of[id(item)], item.error, item.publisher,
@@ -318,9 +325,7 @@ def _write(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, group
     items = [item for publisher in changed for item in groups.get(publisher, [])]
     batch, staged, invalid = _staged_from(items, prepared)
     with transaction(con):
-        con.register("rows_period", period_row(period_key))
-        add_periods(con, "rows_period")
-        con.unregister("rows_period")
+        _add_periods(con, [period_key])
         delete_reports(con, period_key, changed)
         for item in items:
             if isinstance(item, FailedReport):
@@ -346,9 +351,7 @@ def _refusals(con: duckdb.DuckDBPyConnection, period_key: str, changed: list, gr
             _, staged, invalid = _staged([item])
             if not invalid:
                 delete_reports(con, period_key, [item.report.publisher])
-                con.register("rows_period", period_row(period_key))
-                add_periods(con, "rows_period")
-                con.unregister("rows_period")
+                _add_periods(con, [period_key])
                 load_batch(con, staged)
         except duckdb.Error as error:
             refused[idx] = f"the warehouse refused the report: {error}"
